@@ -1,0 +1,80 @@
+// Package app is the portrait program: Run parses the command line and runs
+// the server or a management command. It takes the operating system as
+// parameters so that tests can run the whole program in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Version is portrait's version, set at build time with
+// -ldflags "-X github.com/portrait-dev/portrait/app.Version=…".
+var Version = "dev"
+
+// Env is the operating system as the program sees it.
+type Env struct {
+	Args   []string // without the program name
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// ErrUsage is returned for a command line that could not be understood; the
+// usage has been printed.
+var ErrUsage = errors.New("usage")
+
+const usage = `portrait — a GREEN-API-compatible avatar gateway
+
+Usage:
+  portrait [serve] [flags]                 run the server (see portrait serve -h)
+  portrait instance create [--type whatsapp|v3] [--engine sandbox|whatsapp]
+  portrait instance list
+  portrait instance delete ID
+  portrait instance rotate-token ID
+  portrait sandbox world ID
+  portrait sandbox set-picture ID CHAT FILE
+  portrait sandbox remove-picture ID CHAT
+  portrait sandbox privacy ID CHAT hidden|visible
+  portrait sandbox account ID CHAT yes|no
+  portrait sandbox scan ID
+  portrait version
+
+The instance commands work on the data directory (--data-dir or
+PORTRAIT_DATA_DIR); a running server picks their changes up within a second.
+The sandbox commands talk to a running server's admin API (--server or
+PORTRAIT_PUBLIC_URL, --admin-token or PORTRAIT_ADMIN_TOKEN).
+`
+
+// Run runs portrait with env until ctx ends (for the server) or the command
+// is done.
+func Run(ctx context.Context, env Env) error {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	args := env.Args
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, env, args)
+	case "instance", "instances":
+		return instanceCommand(ctx, env, args)
+	case "sandbox":
+		return sandboxCommand(ctx, env, args)
+	case "version":
+		fmt.Fprintln(env.Stdout, "portrait", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "portrait: unknown command %q\n\n%s", cmd, usage)
+	return ErrUsage
+}

@@ -1,0 +1,300 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/config"
+	"github.com/portrait-dev/portrait/instance"
+	"github.com/portrait-dev/portrait/sandbox"
+	"github.com/portrait-dev/portrait/sqlite"
+)
+
+// engineNames are the engines an instance can be created on.
+var engineNames = []string{sandbox.Name}
+
+// welcome prints, on first start, the instances it creates with their
+// tokens, a curl line and the demo chats; on later starts, how to list
+// instances and get a new token.
+func welcome(ctx context.Context, w io.Writer, reg *instance.Registry, cfg config.Config) error {
+	if len(reg.List()) > 0 {
+		fmt.Fprintf(w, "portrait: serving %d instance(s) from %s.\n", len(reg.List()), cfg.DataDir)
+		fmt.Fprintf(w, "  list them:         portrait instance list --data-dir %s\n", cfg.DataDir)
+		fmt.Fprintf(w, "  get a new token:   portrait instance rotate-token --data-dir %s ID\n", cfg.DataDir)
+		return nil
+	}
+	type created struct {
+		inst  portrait.Instance
+		token string
+	}
+	var made []created
+	for _, t := range []portrait.InstanceType{portrait.TypeWhatsApp, portrait.TypeMAX} {
+		inst, token, err := reg.Create(ctx, t, sandbox.Name)
+		if err != nil {
+			return fmt.Errorf("portrait: creating the first %s instance: %w", t, err)
+		}
+		made = append(made, created{inst, token})
+	}
+	fmt.Fprintf(w, "portrait: first start — created two instances on the sandbox engine.\n")
+	fmt.Fprintf(w, "The tokens are shown only now: portrait keeps them hashed.\n\n")
+	for _, c := range made {
+		name := "WhatsApp"
+		if c.inst.Type == portrait.TypeMAX {
+			name = "MAX (v3)"
+		}
+		fmt.Fprintf(w, "%s instance\n", name)
+		fmt.Fprintf(w, "  apiUrl:            %s\n", apiURL(cfg.PublicURL, c.inst.Type))
+		fmt.Fprintf(w, "  idInstance:        %d\n", c.inst.ID)
+		fmt.Fprintf(w, "  apiTokenInstance:  %s\n", c.token)
+		demo := sandbox.DemoChats(c.inst.Type)
+		example := ""
+		for _, d := range demo {
+			if d.Outcome == sandbox.OutcomePicture && d.Kind != portrait.SubjectSelf {
+				example = d.ChatID
+				break
+			}
+		}
+		fmt.Fprintf(w, "  try:               curl -s -X POST '%s/waInstance%d/getAvatar/%s' -H 'Content-Type: application/json' -d '{\"chatId\": \"%s\"}'\n",
+			apiURL(cfg.PublicURL, c.inst.Type), c.inst.ID, c.token, example)
+		fmt.Fprintf(w, "  demo chats:\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, d := range demo {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", d.ChatID, d.Outcome, d.Description)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func apiURL(base string, t portrait.InstanceType) string {
+	base = strings.TrimRight(base, "/")
+	if t == portrait.TypeMAX {
+		return base + "/v3"
+	}
+	return base
+}
+
+// dataFlags are the flags of the commands that open the data directory.
+func dataFlags(fs *flag.FlagSet, env Env) (dataDir, publicURL *string) {
+	dataDir = fs.String("data-dir", envOr(env, "PORTRAIT_DATA_DIR", "./portrait-data"), "data directory (env PORTRAIT_DATA_DIR)")
+	publicURL = fs.String("public-url", envOr(env, "PORTRAIT_PUBLIC_URL", "http://127.0.0.1:8780"), "the server's public base URL, for the apiUrl shown (env PORTRAIT_PUBLIC_URL)")
+	return
+}
+
+func envOr(env Env, name, def string) string {
+	if v := env.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// instanceCommand runs `portrait instance create|list|delete|rotate-token`.
+func instanceCommand(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ErrUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("portrait instance "+sub, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	dataDir, publicURL := dataFlags(fs, env)
+	typ := fs.String("type", string(portrait.TypeWhatsApp), "instance type for create: whatsapp or v3 (MAX)")
+	engine := fs.String("engine", sandbox.Name, "engine for create: "+strings.Join(engineNames, ", "))
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	if _, err := os.Stat(filepath.Join(*dataDir, "portrait.db")); err != nil && sub != "create" {
+		return fmt.Errorf("portrait: no portrait database in %s (start the server once, or pass --data-dir)", *dataDir)
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("portrait: data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(*dataDir, "portrait.db"))
+	if err != nil {
+		return fmt.Errorf("portrait: database: %w", err)
+	}
+	defer store.Close()
+
+	idArg := func() (portrait.InstanceID, error) {
+		if fs.NArg() != 1 {
+			fmt.Fprintf(env.Stderr, "portrait instance %s: give the idInstance\n", sub)
+			return 0, ErrUsage
+		}
+		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("portrait: %q is not an idInstance", fs.Arg(0))
+		}
+		return portrait.InstanceID(n), nil
+	}
+	switch sub {
+	case "create":
+		t, err := instance.ParseType(*typ)
+		if err != nil {
+			return err
+		}
+		if !contains(engineNames, *engine) {
+			return fmt.Errorf("portrait: unknown engine %q (available: %s)", *engine, strings.Join(engineNames, ", "))
+		}
+		inst, token, err := instance.Create(ctx, store, t, *engine)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "apiUrl:            %s\nidInstance:        %d\napiTokenInstance:  %s\n", apiURL(*publicURL, t), inst.ID, token)
+		fmt.Fprintf(env.Stderr, "The token is shown only now: portrait keeps it hashed.\n")
+		return nil
+	case "list":
+		insts, err := store.Instances(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "idInstance\ttypeInstance\tengine\tcreated\tapiUrl")
+		for _, in := range insts {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", in.ID, in.Type, in.Engine, in.CreatedAt.UTC().Format(time.RFC3339), apiURL(*publicURL, in.Type))
+		}
+		return tw.Flush()
+	case "delete":
+		id, err := idArg()
+		if err != nil {
+			return err
+		}
+		if err := store.DeleteInstance(ctx, id); err != nil {
+			return fmt.Errorf("portrait: delete %d: %w", id, err)
+		}
+		fmt.Fprintf(env.Stdout, "deleted instance %d\n", id)
+		return nil
+	case "rotate-token":
+		id, err := idArg()
+		if err != nil {
+			return err
+		}
+		token, err := instance.RotateToken(ctx, store, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "idInstance:        %d\napiTokenInstance:  %s\n", id, token)
+		fmt.Fprintf(env.Stderr, "The old token no longer works; the new one is shown only now.\n")
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
+	return ErrUsage
+}
+
+// sandboxCommand runs `portrait sandbox …` against a running server's admin
+// API.
+func sandboxCommand(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ErrUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("portrait sandbox "+sub, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	server := fs.String("server", envOr(env, "PORTRAIT_PUBLIC_URL", "http://127.0.0.1:8780"), "the server's base URL (env PORTRAIT_PUBLIC_URL)")
+	token := fs.String("admin-token", env.Getenv("PORTRAIT_ADMIN_TOKEN"), "the server's admin token (env PORTRAIT_ADMIN_TOKEN)")
+	author := fs.String("author", "", "for set-picture on a group: who changed it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	need := map[string]int{"world": 1, "scan": 1, "set-picture": 3, "remove-picture": 2, "privacy": 3, "account": 3}
+	n, ok := need[sub]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "portrait sandbox: unknown command %q\n\n%s", sub, usage)
+		return ErrUsage
+	}
+	if fs.NArg() != n {
+		fmt.Fprintf(env.Stderr, "portrait sandbox %s: expected %d argument(s)\n\n%s", sub, n, usage)
+		return ErrUsage
+	}
+	if *token == "" {
+		return errors.New("portrait: the sandbox commands need the server's admin token (--admin-token or PORTRAIT_ADMIN_TOKEN)")
+	}
+	a := fs.Args()
+	base := strings.TrimRight(*server, "/") + "/admin/instances/" + a[0]
+	var method, url string
+	var body any
+	switch sub {
+	case "world":
+		method, url = http.MethodGet, base+"/sandbox/world"
+	case "scan":
+		method, url = http.MethodPost, base+"/sandbox/scan"
+	case "set-picture":
+		data, err := os.ReadFile(a[2])
+		if err != nil {
+			return fmt.Errorf("portrait: %w", err)
+		}
+		method, url = http.MethodPost, base+"/sandbox/chats/"+a[1]
+		body = map[string]any{"picture": base64.StdEncoding.EncodeToString(data), "author": *author}
+	case "remove-picture":
+		method, url = http.MethodPost, base+"/sandbox/chats/"+a[1]
+		body = map[string]any{"removePicture": true, "author": *author}
+	case "privacy":
+		if a[2] != "hidden" && a[2] != "visible" {
+			return fmt.Errorf("portrait: privacy is hidden or visible, not %q", a[2])
+		}
+		method, url = http.MethodPost, base+"/sandbox/chats/"+a[1]
+		body = map[string]any{"hidden": a[2] == "hidden"}
+	case "account":
+		if a[2] != "yes" && a[2] != "no" {
+			return fmt.Errorf("portrait: account is yes or no, not %q", a[2])
+		}
+		method, url = http.MethodPost, base+"/sandbox/chats/"+a[1]
+		body = map[string]any{"hasAccount": a[2] == "yes"}
+	}
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return fmt.Errorf("portrait: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+*token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("portrait: reaching the server at %s: %w", *server, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("portrait: the server answered %s: %s", resp.Status, bytes.TrimSpace(out))
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		out = pretty.Bytes()
+	}
+	fmt.Fprintf(env.Stdout, "%s\n", out)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

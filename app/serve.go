@@ -1,0 +1,277 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/blobdir"
+	"github.com/portrait-dev/portrait/config"
+	"github.com/portrait-dev/portrait/greenapi"
+	"github.com/portrait-dev/portrait/instance"
+	"github.com/portrait-dev/portrait/metrics"
+	"github.com/portrait-dev/portrait/picture"
+	"github.com/portrait-dev/portrait/sandbox"
+	"github.com/portrait-dev/portrait/sqlite"
+)
+
+// serve runs the server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, env Env, args []string) error {
+	cfg, err := config.Parse(args, env.Getenv, env.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	rates, err := rateLimits(cfg.RateLimits)
+	if err != nil {
+		return err
+	}
+
+	store, blobs, secret, err := openData(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	m := metrics.New()
+	avatars := avatar.New(blobs, store, avatar.Options{
+		PublicURL:     cfg.PublicURL,
+		CacheTTL:      cfg.CacheTTL,
+		LookupTimeout: cfg.LookupTimeout,
+		Limits:        picture.Limits{MaxPixels: cfg.MaxPixels},
+		MaxDecoders:   cfg.MaxDecoders,
+		Secret:        secret,
+	}, m.Avatar())
+
+	var seed sandbox.Seeder
+	if cfg.SandboxWorld != "" {
+		if seed, err = sandbox.LoadWorldFile(cfg.SandboxWorld); err != nil {
+			return fmt.Errorf("portrait: --sandbox-world: %w", err)
+		}
+	}
+	sb := sandbox.New(store, seed, sandbox.Options{
+		Latency:             cfg.SandboxLatency,
+		PictureCooldown:     cfg.SandboxPictureCooldown,
+		UnknownGroupTimeout: cfg.SandboxUnknownGroupTimeout,
+		FaultTimeout:        cfg.SandboxFaultTimeout,
+		StartDelay:          cfg.SandboxStartDelay,
+		QRRotate:            cfg.SandboxQRRotate,
+		Faults:              cfg.SandboxFaults,
+		Logger:              log,
+	})
+	engines := map[string]portrait.Engine{sb.Name(): sb}
+	reg := instance.NewRegistry(store, engines, &events{avatars: avatars, log: log}, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("portrait: listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if port := ln.Addr().(*net.TCPAddr).Port; strings.HasSuffix(cfg.Listen, ":0") && !userSet(env, args, "public-url") {
+		// Port 0 (tests): the public URL can only be known now.
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		cfg.PublicURL = "http://" + net.JoinHostPort(host, fmt.Sprint(port))
+		avatars.SetPublicURL(cfg.PublicURL)
+	}
+
+	if err := reg.Start(ctx); err != nil {
+		return err
+	}
+	defer reg.Close()
+	if err := welcome(ctx, env.Stdout, reg, cfg); err != nil {
+		return err
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go reg.Watch(watchCtx, time.Second)
+
+	api := greenapi.New(greenapi.Deps{
+		Registry: reg,
+		Avatars:  avatars,
+		Sandbox:  sandboxAdmin{sb},
+		Metrics:  m,
+		Log:      log,
+		Ready: func(ctx context.Context) error {
+			_, err := store.Generation(ctx)
+			return err
+		},
+	}, greenapi.Config{
+		AdminToken:     cfg.AdminToken,
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		RateLimits:     rates,
+		APIURL:         cfg.PublicURL,
+	})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(env.Stdout, "portrait %s listening on %s\n", Version, cfg.PublicURL)
+	log.Info("listening", "addr", ln.Addr().String(), "publicURL", cfg.PublicURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("portrait: serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("graceful shutdown did not finish", "err", err)
+	}
+	return nil
+}
+
+// openData opens (creating on first start) the data directory: the SQLite
+// store, the picture directory and the URL key.
+func openData(ctx context.Context, dir string) (*sqlite.DB, *blobdir.Dir, []byte, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("portrait: data directory: %w", err)
+	}
+	secret, err := urlKey(filepath.Join(dir, "url.key"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	blobs, err := blobdir.Open(filepath.Join(dir, "pictures"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("portrait: picture directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "portrait.db"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("portrait: database: %w", err)
+	}
+	return store, blobs, secret, nil
+}
+
+// urlKey reads the key that makes avatar URLs unguessable, creating it on
+// first start. Losing it does not break stored URLs: pictures stored later
+// get different addresses.
+func urlKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("portrait: reading %s: %w", path, err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("portrait: making URL key: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("portrait: writing %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// rateLimits merges the configured overrides into GREEN-API's defaults.
+// "*" sets every method; method names match case-insensitively.
+func rateLimits(overrides map[string]float64) (map[string]float64, error) {
+	out := map[string]float64{}
+	for k, v := range greenapi.DefaultRateLimits {
+		out[k] = v
+	}
+	if all, ok := overrides["*"]; ok {
+		for k := range out {
+			out[k] = all
+		}
+	}
+	for name, v := range overrides {
+		if name == "*" {
+			continue
+		}
+		found := false
+		for k := range out {
+			if strings.EqualFold(k, name) {
+				out[k], found = v, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("portrait: --rate-limits: unknown method %q", name)
+		}
+	}
+	return out, nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// userSet reports whether a setting was given on the command line or in the
+// environment.
+func userSet(env Env, args []string, flagName string) bool {
+	for _, s := range config.Settings() {
+		if s.Flag == flagName && env.Getenv(s.Env) != "" {
+			return true
+		}
+	}
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == flagName || strings.HasPrefix(a, flagName+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// events receives every engine event: a changed picture is dropped from the
+// cache at once.
+type events struct {
+	avatars *avatar.Service
+	log     *slog.Logger
+}
+
+func (e *events) StateChanged(id portrait.InstanceID, state portrait.State) {
+	e.log.Info("instance state changed", "idInstance", int64(id), "stateInstance", state)
+}
+
+func (e *events) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
+	e.avatars.Invalidate(id, c.Chat.String())
+	e.log.Info("picture changed", "idInstance", int64(id), "chatId", c.Chat.String(), "kind", c.Kind, "removed", c.Removed)
+}
+
+// sandboxAdmin adapts the sandbox engine to the admin API.
+type sandboxAdmin struct{ e *sandbox.Engine }
+
+func (a sandboxAdmin) World(ctx context.Context, id portrait.InstanceID) (any, error) {
+	return a.e.World(ctx, id)
+}
+
+func (a sandboxAdmin) UpdateChat(ctx context.Context, id portrait.InstanceID, chat string, u greenapi.SandboxUpdate) error {
+	return a.e.Update(ctx, id, chat, sandbox.Update{
+		Picture: u.Picture, RemovePicture: u.RemovePicture, Hidden: u.Hidden,
+		HasAccount: u.HasAccount, Fault: u.Fault, Author: u.Author,
+	})
+}
+
+func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error { return a.e.Scan(ctx, id) }

@@ -1,0 +1,378 @@
+// Package avatar is portrait's avatar service: it looks pictures up on an
+// engine, turns every outcome into an honest answer, normalises the pictures
+// it hands out, keeps them content-addressed in the blob store behind stable
+// URLs, and caches lookups so that identical concurrent requests reach the
+// engine once.
+package avatar
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/picture"
+)
+
+// Options configure the Service.
+type Options struct {
+	// PublicURL is the absolute base URL clients reach portrait at, e.g.
+	// "https://avatars.example.com"; urlAvatar values start with it.
+	PublicURL string
+	// CacheTTL is how long a lookup result is served from memory before the
+	// engine is asked again (with the known picture id, so an unchanged
+	// picture costs no download).
+	CacheTTL time.Duration
+	// LookupTimeout bounds one engine lookup; past it the lookup fails with
+	// portrait.ErrUpstreamTimeout.
+	LookupTimeout time.Duration
+	// Limits bound the pictures the pipeline accepts.
+	Limits picture.Limits
+	// MaxDecoders is how many pictures may be processed at once.
+	MaxDecoders int
+	// Secret keys the blob addresses so that they cannot be guessed from a
+	// picture's content.
+	Secret []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Avatar is the answer to a lookup, as getAvatar reports it.
+type Avatar struct {
+	URL       string // stable URL of the 640×640 JPEG; "" when there is none
+	Available bool   // false when privacy settings hide the picture
+	Key       string // blob key of the picture; "" when there is none
+}
+
+// Outcome names what a lookup found, for metrics and logs.
+type Outcome string
+
+// The outcomes of a lookup.
+const (
+	OutcomePicture      Outcome = "picture"
+	OutcomeUnchanged    Outcome = "unchanged"
+	OutcomeHidden       Outcome = "hidden"
+	OutcomeNotSet       Outcome = "not_set"
+	OutcomeNoAccount    Outcome = "no_account"
+	OutcomeUnknownGroup Outcome = "unknown_group"
+	OutcomeRateLimited  Outcome = "rate_limited"
+	OutcomeTimeout      Outcome = "timeout"
+	OutcomeError        Outcome = "error"
+)
+
+// Metrics receives the service's measurements. Any field may be nil.
+type Metrics struct {
+	Lookup  func(Outcome)
+	Cache   func(hit bool)
+	Process func(d time.Duration, err error)
+}
+
+// Service is the avatar service. It is safe for concurrent use.
+type Service struct {
+	blobs   portrait.Blobs
+	kv      portrait.KV
+	opts    Options
+	metrics Metrics
+	cache   cache
+	flight  singleflight.Group
+	sem     chan struct{}
+}
+
+// New returns a Service storing pictures in blobs and remembering picture
+// ids per instance in kv.
+func New(blobs portrait.Blobs, kv portrait.KV, opts Options, m Metrics) *Service {
+	if opts.MaxDecoders < 1 {
+		opts.MaxDecoders = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LookupTimeout <= 0 {
+		opts.LookupTimeout = 30 * time.Second
+	}
+	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	s := &Service{blobs: blobs, kv: kv, opts: opts, metrics: m, sem: make(chan struct{}, opts.MaxDecoders)}
+	s.cache.init()
+	return s
+}
+
+// SetPublicURL changes the base of the URLs handed out. It is meant for
+// start-up, before the service is used.
+func (s *Service) SetPublicURL(u string) { s.opts.PublicURL = strings.TrimRight(u, "/") }
+
+// Get looks up chat's picture on sess for instance id. Results come from
+// the cache while fresh; otherwise one engine lookup serves every concurrent
+// caller. Engine failures are errors, never "no picture":
+// portrait.ErrUpstreamTimeout, portrait.ErrUpstreamRateLimit,
+// portrait.ErrNotAuthorized, portrait.ErrStarting or another error.
+func (s *Service) Get(ctx context.Context, sess portrait.Session, id portrait.InstanceID, chat portrait.ChatID) (Avatar, error) {
+	k := cacheKey{id: id, chat: chat.String()}
+	now := s.opts.Now()
+	e, ok := s.cache.get(k)
+	if ok && now.Before(e.expires) {
+		s.count(true)
+		return e.avatar, nil
+	}
+	s.count(false)
+	ch := s.flight.DoChan(k.String(), func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.LookupTimeout)
+		defer cancel()
+		return s.lookup(lctx, sess, k, chat)
+	})
+	select {
+	case <-ctx.Done():
+		return Avatar{}, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return Avatar{}, r.Err
+		}
+		return r.Val.(Avatar), nil
+	}
+}
+
+func (s *Service) count(hit bool) {
+	if s.metrics.Cache != nil {
+		s.metrics.Cache(hit)
+	}
+}
+
+func (s *Service) outcome(o Outcome) {
+	if s.metrics.Lookup != nil {
+		s.metrics.Lookup(o)
+	}
+}
+
+// known is what portrait remembers of a chat's picture: the messenger's
+// picture id and the blob holding portrait's copy.
+type known struct {
+	PictureID string `json:"id"`
+	Key       string `json:"key"`
+}
+
+func knownKey(chat string) string { return "avatar/" + chat }
+
+// lookup asks the engine, with the picture id portrait already holds so that
+// an unchanged picture is not downloaded again.
+func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey, chat portrait.ChatID) (Avatar, error) {
+	prev, havePrev := s.recall(ctx, k)
+	existing := ""
+	if havePrev {
+		existing = prev.PictureID
+	}
+	rp, err := sess.Picture(ctx, chat, existing)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, portrait.ErrUpstreamTimeout) {
+		err = fmt.Errorf("%w: %v", portrait.ErrUpstreamTimeout, err)
+	}
+	var av Avatar
+	var pictureID string
+	switch {
+	case errors.Is(err, portrait.ErrPictureHidden):
+		s.outcome(OutcomeHidden)
+		av = Avatar{Available: false}
+	case errors.Is(err, portrait.ErrPictureNotSet):
+		s.outcome(OutcomeNotSet)
+		av = Avatar{Available: true}
+	case errors.Is(err, portrait.ErrNoAccount):
+		s.outcome(OutcomeNoAccount)
+		av = Avatar{Available: true}
+	case errors.Is(err, portrait.ErrGroupNotFound):
+		// Like a number without an account: there is no such chat, so
+		// there is no picture to see.
+		s.outcome(OutcomeUnknownGroup)
+		av = Avatar{Available: true}
+	case errors.Is(err, portrait.ErrUpstreamRateLimit):
+		s.outcome(OutcomeRateLimited)
+		return Avatar{}, err
+	case errors.Is(err, portrait.ErrUpstreamTimeout):
+		s.outcome(OutcomeTimeout)
+		return Avatar{}, err
+	case err != nil:
+		s.outcome(OutcomeError)
+		return Avatar{}, err
+	case rp.Unchanged && havePrev:
+		s.outcome(OutcomeUnchanged)
+		pictureID = prev.PictureID
+		av = Avatar{URL: s.URL(prev.Key), Available: true, Key: prev.Key}
+	case rp.Unchanged:
+		s.outcome(OutcomeError)
+		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
+	default:
+		res, err := s.Normalize(ctx, rp.Data)
+		if err != nil {
+			s.outcome(OutcomeError)
+			return Avatar{}, fmt.Errorf("avatar: picture of %s from the messenger: %w", chat, err)
+		}
+		key, err := s.Store(ctx, res)
+		if err != nil {
+			s.outcome(OutcomeError)
+			return Avatar{}, err
+		}
+		s.outcome(OutcomePicture)
+		pictureID = rp.ID
+		av = Avatar{URL: s.URL(key), Available: true, Key: key}
+		if err := s.remember(ctx, k, known{PictureID: rp.ID, Key: key}); err != nil {
+			return Avatar{}, err
+		}
+	}
+	s.cache.put(k, entry{avatar: av, pictureID: pictureID, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	return av, nil
+}
+
+// recall returns what portrait last stored for k: from the cache, else from
+// the store.
+func (s *Service) recall(ctx context.Context, k cacheKey) (known, bool) {
+	if e, ok := s.cache.get(k); ok && e.pictureID != "" {
+		return known{PictureID: e.pictureID, Key: e.avatar.Key}, true
+	}
+	b, err := s.kv.Get(ctx, k.id, knownKey(k.chat))
+	if err != nil {
+		return known{}, false
+	}
+	var kn known
+	if json.Unmarshal(b, &kn) != nil || kn.PictureID == "" || kn.Key == "" {
+		return known{}, false
+	}
+	return kn, true
+}
+
+func (s *Service) remember(ctx context.Context, k cacheKey, kn known) error {
+	b, err := json.Marshal(kn)
+	if err != nil {
+		return fmt.Errorf("avatar: encoding picture record: %w", err)
+	}
+	if err := s.kv.Put(ctx, k.id, knownKey(k.chat), b); err != nil {
+		return fmt.Errorf("avatar: remembering picture of %s: %w", k.chat, err)
+	}
+	return nil
+}
+
+// Normalize runs the picture pipeline, at most MaxDecoders at a time.
+func (s *Service) Normalize(ctx context.Context, data []byte) (picture.Result, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return picture.Result{}, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	start := time.Now()
+	res, err := picture.Process(data, s.opts.Limits)
+	if s.metrics.Process != nil {
+		s.metrics.Process(time.Since(start), err)
+	}
+	return res, err
+}
+
+// Store puts a normalised picture and its preview in the blob store and
+// returns its key. The key is derived from the content, so storing the same
+// picture twice yields the same key and URL.
+func (s *Service) Store(ctx context.Context, res picture.Result) (string, error) {
+	mac := hmac.New(sha256.New, s.opts.Secret)
+	mac.Write(res.Full)
+	key := hex.EncodeToString(mac.Sum(nil)[:20])
+	if err := s.blobs.Put(ctx, key+PreviewSuffix, res.Preview); err != nil {
+		return "", fmt.Errorf("avatar: storing preview: %w", err)
+	}
+	if err := s.blobs.Put(ctx, key, res.Full); err != nil {
+		return "", fmt.Errorf("avatar: storing picture: %w", err)
+	}
+	return key, nil
+}
+
+// PreviewSuffix is appended to a picture's key to name its 96×96 preview.
+const PreviewSuffix = "-96"
+
+// URL returns the stable URL of the picture stored under key.
+func (s *Service) URL(key string) string {
+	if key == "" {
+		return ""
+	}
+	return s.opts.PublicURL + "/avatars/" + key + ".jpg"
+}
+
+// PreviewURL returns the stable URL of the 96×96 preview of key.
+func (s *Service) PreviewURL(key string) string {
+	if key == "" {
+		return ""
+	}
+	return s.opts.PublicURL + "/avatars/" + key + PreviewSuffix + ".jpg"
+}
+
+// Open returns a stored picture by the file name of its URL ("<key>.jpg" or
+// "<key>-96.jpg"), or portrait.ErrNotFound.
+func (s *Service) Open(ctx context.Context, name string) (portrait.Blob, string, error) {
+	key, ok := strings.CutSuffix(name, ".jpg")
+	if !ok || !validKey(key) {
+		return nil, "", fmt.Errorf("avatar: %q: %w", name, portrait.ErrNotFound)
+	}
+	b, err := s.blobs.Open(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, key, nil
+}
+
+func validKey(k string) bool {
+	k = strings.TrimSuffix(k, PreviewSuffix)
+	if len(k) != 40 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Set sets a picture through sess: a group's when chat is a group, the
+// account's own when chat is the zero ChatID. self is the account's own chat
+// id, under which the new own picture is cached. The picture is normalised
+// and stored first, so the returned URL works at once.
+func (s *Service) Set(ctx context.Context, sess portrait.Session, id portrait.InstanceID, chat, self portrait.ChatID, data []byte) (Avatar, error) {
+	res, err := s.Normalize(ctx, data)
+	if err != nil {
+		return Avatar{}, err
+	}
+	key, err := s.Store(ctx, res)
+	if err != nil {
+		return Avatar{}, err
+	}
+	pictureID, err := sess.SetPicture(ctx, chat, res.Full, res.Preview)
+	if err != nil {
+		return Avatar{}, err
+	}
+	target := chat
+	if target.IsZero() {
+		target = self
+	}
+	av := Avatar{URL: s.URL(key), Available: true, Key: key}
+	if !target.IsZero() {
+		k := cacheKey{id: id, chat: target.String()}
+		if pictureID != "" {
+			if err := s.remember(ctx, k, known{PictureID: pictureID, Key: key}); err != nil {
+				return Avatar{}, err
+			}
+		}
+		s.cache.put(k, entry{avatar: av, pictureID: pictureID, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	}
+	return av, nil
+}
+
+// Invalidate drops the cached answer for one chat of an instance, so the
+// next lookup asks the engine.
+func (s *Service) Invalidate(id portrait.InstanceID, chat string) {
+	k := cacheKey{id: id, chat: chat}
+	if e, ok := s.cache.get(k); ok {
+		e.expires = time.Time{}
+		s.cache.put(k, e)
+	}
+}

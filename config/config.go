@@ -1,0 +1,245 @@
+// Package config reads portrait's configuration from command-line flags and
+// environment variables. Every setting has a flag and a PORTRAIT_* variable;
+// a flag wins over the variable, which wins over the default. The table in
+// Settings is the single source of docs/configuration.md (a test keeps them
+// in step).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of `portrait serve`.
+type Config struct {
+	Listen          string
+	DataDir         string
+	PublicURL       string
+	AdminToken      string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	CacheTTL       time.Duration
+	LookupTimeout  time.Duration
+	MaxUploadBytes int64
+	MaxPixels      int64
+	MaxDecoders    int
+	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
+
+	SandboxWorld               string
+	SandboxLatency             time.Duration
+	SandboxPictureCooldown     time.Duration
+	SandboxUnknownGroupTimeout time.Duration
+	SandboxFaultTimeout        time.Duration
+	SandboxFaults              bool
+	SandboxStartDelay          time.Duration
+	SandboxQRRotate            time.Duration
+}
+
+// Setting describes one setting: its flag, its environment variable, its
+// default as text and what it does.
+type Setting struct {
+	Flag    string
+	Env     string
+	Default string
+	Usage   string
+	set     func(c *Config, v string) error
+}
+
+// Settings lists every setting of `portrait serve`, in documentation order.
+func Settings() []Setting {
+	return []Setting{
+		{"listen", "PORTRAIT_LISTEN", "127.0.0.1:8780", "address to listen on (host:port); the default serves this machine only", func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("not host:port: %w", err)
+			}
+			c.Listen = v
+			return nil
+		}},
+		{"data-dir", "PORTRAIT_DATA_DIR", "./portrait-data", "directory for the SQLite database, stored pictures and the URL key", str(func(c *Config) *string { return &c.DataDir })},
+		{"public-url", "PORTRAIT_PUBLIC_URL", "http://<listen>", "absolute base URL clients reach portrait at; urlAvatar links start with it", func(c *Config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http:// or https:// URL")
+			}
+			c.PublicURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "", "enables the admin API under /admin/ for clients sending 'Authorization: Bearer <token>'; empty keeps it off", str(func(c *Config) *string { return &c.AdminToken })},
+		{"log-level", "PORTRAIT_LOG_LEVEL", "info", "debug, info, warn or error; debug logs every request (tokens redacted)", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+		{"log-format", "PORTRAIT_LOG_FORMAT", "text", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
+		{"shutdown-timeout", "PORTRAIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+
+		{"cache-ttl", "PORTRAIT_CACHE_TTL", "10m", "how long a getAvatar result is served from memory before the messenger is asked again (an unchanged picture is not downloaded again)", dur(func(c *Config) *time.Duration { return &c.CacheTTL })},
+		{"lookup-timeout", "PORTRAIT_LOOKUP_TIMEOUT", "20s", "how long one picture lookup may take before getAvatar answers 504", dur(func(c *Config) *time.Duration { return &c.LookupTimeout })},
+		{"max-upload-bytes", "PORTRAIT_MAX_UPLOAD_BYTES", "33554432", "largest setProfilePicture/setGroupPicture request body in bytes (32 MiB); larger ones get 413", i64(func(c *Config) *int64 { return &c.MaxUploadBytes })},
+		{"max-pixels", "PORTRAIT_MAX_PIXELS", "60000000", "largest picture in pixels (width × height, read from the header before decoding); larger ones get 400", i64(func(c *Config) *int64 { return &c.MaxPixels })},
+		{"max-decoders", "PORTRAIT_MAX_DECODERS", "GOMAXPROCS", "how many pictures may be decoded at once", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return errors.New("must be a whole number ≥ 1")
+			}
+			c.MaxDecoders = n
+			return nil
+		}},
+		{"rate-limits", "PORTRAIT_RATE_LIMITS", "GREEN-API's", "per-instance, per-method limits in requests/s, as method=rps pairs separated by commas (e.g. getAvatar=10,setProfilePicture=0.1); listed methods override the defaults, 0 removes a limit, 'off' removes all", func(c *Config, v string) error {
+			m, err := ParseRateLimits(v)
+			c.RateLimits = m
+			return err
+		}},
+
+		{"sandbox-world", "PORTRAIT_SANDBOX_WORLD", "", "JSON file that seeds the world of new sandbox instances (see sandbox/WORLD.md); empty uses the built-in demo world", str(func(c *Config) *string { return &c.SandboxWorld })},
+		{"sandbox-latency", "PORTRAIT_SANDBOX_LATENCY", "50ms", "latency the sandbox adds to every messenger call", dur(func(c *Config) *time.Duration { return &c.SandboxLatency })},
+		{"sandbox-picture-cooldown", "PORTRAIT_SANDBOX_PICTURE_COOLDOWN", "10s", "a second picture change of the same target within this window gets WhatsApp's rate-overlimit; 0 switches it off", dur(func(c *Config) *time.Duration { return &c.SandboxPictureCooldown })},
+		{"sandbox-unknown-group-timeout", "PORTRAIT_SANDBOX_UNKNOWN_GROUP_TIMEOUT", "1s", "how long a call about an unknown group hangs before 'Timed Out'; 0 answers at once", dur(func(c *Config) *time.Duration { return &c.SandboxUnknownGroupTimeout })},
+		{"sandbox-fault-timeout", "PORTRAIT_SANDBOX_FAULT_TIMEOUT", "3s", "how long a contact with fault \"timeout\" hangs before the messenger gives up", dur(func(c *Config) *time.Duration { return &c.SandboxFaultTimeout })},
+		{"sandbox-faults", "PORTRAIT_SANDBOX_FAULTS", "true", "false switches off every simulated fault (timeouts, upstream rate limits)", boolean(func(c *Config) *bool { return &c.SandboxFaults })},
+		{"sandbox-start-delay", "PORTRAIT_SANDBOX_START_DELAY", "500ms", "how long a sandbox instance reports 'starting' after the server starts or it reboots", dur(func(c *Config) *time.Duration { return &c.SandboxStartDelay })},
+		{"sandbox-qr-rotate", "PORTRAIT_SANDBOX_QR_ROTATE", "20s", "how often the sandbox's QR code changes, as WhatsApp's does", dur(func(c *Config) *time.Duration { return &c.SandboxQRRotate })},
+	}
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func oneOf(field func(*Config) *string, allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*field(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func dur(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return errors.New("must be a duration such as 500ms, 10s or 5m")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func i64(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return errors.New("must be a whole number ≥ 1")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// ParseRateLimits parses "method=rps,…" or "off". Methods are GREEN-API
+// method names (case-insensitive here, stored in canonical case by the
+// caller's table lookup).
+func ParseRateLimits(v string) (map[string]float64, error) {
+	v = strings.TrimSpace(v)
+	if v == "off" {
+		return map[string]float64{}, nil
+	}
+	m := map[string]float64{}
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, rps, ok := strings.Cut(pair, "=")
+		r, err := strconv.ParseFloat(strings.TrimSpace(rps), 64)
+		if !ok || strings.TrimSpace(name) == "" || err != nil || r < 0 {
+			return nil, fmt.Errorf("%q is not method=requests-per-second (e.g. getAvatar=10)", pair)
+		}
+		m[strings.TrimSpace(name)] = r
+	}
+	return m, nil
+}
+
+// Parse reads the configuration of `portrait serve` from args (without the
+// program and command names) and getenv. Usage and errors go to stderr.
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Config{MaxDecoders: runtime.GOMAXPROCS(0), SandboxFaults: true}
+	settings := Settings()
+	for _, s := range settings {
+		if s.Default == "" || strings.ContainsAny(s.Default, "<'") || s.Default == "GOMAXPROCS" {
+			continue
+		}
+		if err := s.set(&c, s.Default); err != nil {
+			return c, fmt.Errorf("config: default of %s: %w", s.Flag, err)
+		}
+	}
+	for _, s := range settings {
+		if v, ok := lookup(getenv, s.Env); ok {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("config: %s=%q: %w", s.Env, v, err)
+			}
+		}
+	}
+	fs := flag.NewFlagSet("portrait serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range settings {
+		s := s
+		fs.Func(s.Flag, s.Usage+" (env "+s.Env+", default "+orNone(s.Default)+")", func(v string) error { return s.set(&c, v) })
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + publicHost(c.Listen)
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// publicHost turns a listen address into one a client can reach: a wildcard
+// host becomes localhost.
+func publicHost(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

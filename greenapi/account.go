@@ -1,0 +1,308 @@
+package greenapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/portrait-dev/portrait"
+)
+
+// passiveSettings are GREEN-API settings portrait stores and reports back
+// but does not act on, with their defaults for a new instance ("all
+// settings are off"). Values are JSON.
+var passiveSettings = []struct{ name, def string }{
+	{"countryInstance", `""`},
+	{"typeAccount", `""`},
+	{"delaySendMessagesMilliseconds", `5000`},
+	{"markIncomingMessagesReaded", `"no"`},
+	{"markIncomingMessagesReadedOnReply", `"no"`},
+	{"sharedSession", `"no"`},
+	{"proxyInstance", `""`},
+	{"outgoingWebhook", `"no"`},
+	{"outgoingMessageWebhook", `"no"`},
+	{"outgoingAPIMessageWebhook", `"no"`},
+	{"incomingWebhook", `"no"`},
+	{"deviceWebhook", `"no"`},
+	{"statusInstanceWebhook", `"no"`},
+	{"enableMessagesHistory", `"no"`},
+	{"keepOnlineStatus", `"no"`},
+	{"pollMessageWebhook", `"no"`},
+	{"incomingBlockWebhook", `"no"`},
+	{"incomingCallWebhook", `"no"`},
+	{"editedMessageWebhook", `"no"`},
+	{"deletedMessageWebhook", `"no"`},
+}
+
+func isPassive(name string) (string, bool) {
+	for _, p := range passiveSettings {
+		if p.name == name {
+			return p.def, true
+		}
+	}
+	return "", false
+}
+
+func yesNo(b bool) string {
+	if b {
+		return `"yes"`
+	}
+	return `"no"`
+}
+
+// getSettings: the instance's settings, in GREEN-API's field order.
+func (s *Server) getSettings(q *request) *apiError {
+	st := q.live.Settings()
+	var b bytes.Buffer
+	field := func(name, raw string) {
+		if b.Len() == 0 {
+			b.WriteByte('{')
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(name))
+		b.WriteByte(':')
+		b.WriteString(raw)
+	}
+	str := func(v string) string { j, _ := json.Marshal(v); return string(j) }
+	field("wid", str(q.live.Session.Account().Wid))
+	for i, p := range passiveSettings {
+		if i == 2 { // after countryInstance and typeAccount: GREEN-API's order
+			field("webhookUrl", str(st.WebhookURL))
+			field("webhookUrlToken", str(st.WebhookURLToken))
+		}
+		v := p.def
+		if x, ok := st.Extra[p.name]; ok {
+			v = x
+		}
+		field(p.name, v)
+		if p.name == "statusInstanceWebhook" {
+			field("stateWebhook", yesNo(st.StateWebhook))
+		}
+	}
+	field("avatarInfoWebhook", yesNo(st.AvatarInfoWebhook))
+	field("avatarChangedWebhook", yesNo(st.AvatarChangedWebhook))
+	field("typeInstance", str(string(q.live.Type)))
+	b.WriteByte('}')
+	writeRaw(q.w, http.StatusOK, b.Bytes())
+	return nil
+}
+
+// setSettings: any subset of the settings → {"saveSettings": true}.
+func (s *Server) setSettings(q *request) *apiError {
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return e
+	}
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(body, &in); err != nil || in == nil {
+		return validation(`the request body must be a JSON object of settings, such as {"webhookUrl": "https://example.com/hook"}`)
+	}
+	st := q.live.Settings()
+	extra := map[string]string{}
+	for k, v := range st.Extra {
+		extra[k] = v
+	}
+	names := make([]string, 0, len(in))
+	for k := range in {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	known := 0
+	for _, name := range names {
+		raw := bytes.TrimSpace(in[name])
+		var err *apiError
+		switch name {
+		case "webhookUrl":
+			st.WebhookURL, err = webhookURL(raw)
+		case "webhookUrlToken":
+			st.WebhookURLToken, err = jsonString(raw, name)
+		case "stateWebhook":
+			st.StateWebhook, err = jsonSwitch(raw, name)
+		case "avatarInfoWebhook":
+			st.AvatarInfoWebhook, err = jsonSwitch(raw, name)
+		case "avatarChangedWebhook":
+			st.AvatarChangedWebhook, err = jsonSwitch(raw, name)
+		default:
+			def, ok := isPassive(name)
+			if !ok {
+				continue // read-only (wid, typeInstance) and unknown settings are ignored
+			}
+			if (def[0] == '"') != (len(raw) > 0 && raw[0] == '"') {
+				return validation("'%s' must be %s", name, map[bool]string{true: "a string", false: "a number"}[def[0] == '"'])
+			}
+			if def == `"no"` {
+				if _, err := jsonSwitch(raw, name); err != nil {
+					return err
+				}
+			}
+			extra[name] = string(raw)
+		}
+		if err != nil {
+			return err
+		}
+		known++
+	}
+	if known == 0 {
+		return validation("no known setting in the body; settings are for example webhookUrl, webhookUrlToken, stateWebhook, avatarInfoWebhook, avatarChangedWebhook")
+	}
+	if len(extra) > 0 {
+		st.Extra = extra
+	}
+	if err := s.Registry.SetSettings(q.ctx(), q.live.ID, st); err != nil {
+		return newError(http.StatusInternalServerError, "Internal Server Error: the settings could not be saved")
+	}
+	writeJSON(q.w, http.StatusOK, map[string]bool{"saveSettings": true})
+	return nil
+}
+
+func jsonString(raw json.RawMessage, name string) (string, *apiError) {
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", validation("'%s' must be a string", name)
+	}
+	return v, nil
+}
+
+// jsonSwitch reads a "yes"/"no" switch (true/false are accepted too).
+func jsonSwitch(raw json.RawMessage, name string) (bool, *apiError) {
+	switch strings.ToLower(string(raw)) {
+	case `"yes"`, `true`:
+		return true, nil
+	case `"no"`, `false`:
+		return false, nil
+	}
+	return false, validation(`'%s' must be "yes" or "no"`, name)
+}
+
+// webhookURL validates a webhookUrl: empty (polling) or an absolute http(s)
+// URL.
+func webhookURL(raw json.RawMessage) (string, *apiError) {
+	v, e := jsonString(raw, "webhookUrl")
+	if e != nil {
+		return "", e
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(v) > 2048 {
+		return "", validation("'webhookUrl' must be empty or an absolute http:// or https:// URL of at most 2048 characters")
+	}
+	return v, nil
+}
+
+// getStateInstance: {"stateInstance": …}.
+func (s *Server) getStateInstance(q *request) *apiError {
+	writeJSON(q.w, http.StatusOK, map[string]portrait.State{"stateInstance": q.live.Session.State()})
+	return nil
+}
+
+// ownAvatar returns the stable URL of the account's own picture, or "" when
+// there is none or it cannot be had now.
+func (s *Server) ownAvatar(q *request, acc portrait.Account) string {
+	if q.live.Session.State() != portrait.StateAuthorized || acc.Wid == "" {
+		return ""
+	}
+	self, err := portrait.ParseChatID(q.live.Type, acc.Wid)
+	if err != nil {
+		return ""
+	}
+	av, err := s.Avatars.Get(q.ctx(), q.live.Session, q.live.ID, self)
+	if err != nil {
+		return ""
+	}
+	return av.URL
+}
+
+// getWaSettings: own avatar, phone, state and device id.
+func (s *Server) getWaSettings(q *request) *apiError {
+	acc := q.live.Session.Account()
+	writeJSON(q.w, http.StatusOK, struct {
+		Avatar        string         `json:"avatar"`
+		Phone         string         `json:"phone"`
+		StateInstance portrait.State `json:"stateInstance"`
+		DeviceID      string         `json:"deviceId"`
+	}{s.ownAvatar(q, acc), acc.Phone, q.live.Session.State(), acc.DeviceID})
+	return nil
+}
+
+// getAccountSettings: MAX's getWaSettings.
+func (s *Server) getAccountSettings(q *request) *apiError {
+	acc := q.live.Session.Account()
+	writeJSON(q.w, http.StatusOK, struct {
+		Avatar        string         `json:"avatar"`
+		Phone         string         `json:"phone"`
+		StateInstance portrait.State `json:"stateInstance"`
+		ChatID        string         `json:"chatId"`
+	}{s.ownAvatar(q, acc), acc.Phone, q.live.Session.State(), acc.Wid})
+	return nil
+}
+
+// qr: {"type": "qrCode"|"alreadyLogged"|"error", "message": …}.
+func (s *Server) qr(q *request) *apiError {
+	code, err := q.live.Session.QR(q.ctx())
+	if err != nil {
+		return engineError(err, "get a QR code")
+	}
+	reply := struct {
+		Type    portrait.QRKind `json:"type"`
+		Message string          `json:"message"`
+	}{Type: code.Kind, Message: code.Message}
+	if code.Kind == portrait.QRCode {
+		png, err := qrcode.Encode(code.Code, qrcode.Medium, 256)
+		if err != nil {
+			return newError(http.StatusInternalServerError, "Internal Server Error: could not draw the QR code")
+		}
+		reply.Message = base64.StdEncoding.EncodeToString(png)
+	}
+	writeJSON(q.w, http.StatusOK, reply)
+	return nil
+}
+
+// logout: {"isLogout": true}.
+func (s *Server) logout(q *request) *apiError {
+	if err := q.live.Session.Logout(q.ctx()); err != nil {
+		return engineError(err, "log out")
+	}
+	writeJSON(q.w, http.StatusOK, map[string]bool{"isLogout": true})
+	return nil
+}
+
+// reboot: {"isReboot": true}.
+func (s *Server) reboot(q *request) *apiError {
+	if err := q.live.Session.Reboot(q.ctx()); err != nil {
+		return engineError(err, "reboot")
+	}
+	writeJSON(q.w, http.StatusOK, map[string]bool{"isReboot": true})
+	return nil
+}
+
+// healthz answers 200 while the process serves HTTP.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when the server can serve requests.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, RedactPath(r.URL.Path), newError(http.StatusNotFound,
+		"Not Found: GREEN-API methods are at /waInstance{idInstance}/{method}/{apiTokenInstance} (MAX: /v3/waInstance…)"), s.cfg.Now())
+}

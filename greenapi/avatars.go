@@ -1,0 +1,167 @@
+package greenapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+)
+
+// avatarReply is getAvatar's reply.
+type avatarReply struct {
+	URLAvatar string `json:"urlAvatar"`
+	Available bool   `json:"available"`
+}
+
+// getAvatar: POST {"chatId": …} → {"urlAvatar", "available"}.
+func (s *Server) getAvatar(q *request) *apiError {
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return e
+	}
+	chat, e := decodeChatRequest(body, q.live.Type)
+	if e != nil {
+		return e
+	}
+	av, err := s.Avatars.Get(q.ctx(), q.live.Session, q.live.ID, chat)
+	if err != nil {
+		if q.ctx().Err() != nil {
+			return nil // the client has gone
+		}
+		return engineError(err, "look up the picture of "+chat.String())
+	}
+	writeJSON(q.w, http.StatusOK, avatarReply{URLAvatar: av.URL, Available: av.Available})
+	return nil
+}
+
+// setProfilePictureReply is setProfilePicture's reply. Reason is null on
+// success for WhatsApp (as GREEN-API answers) and "" for MAX.
+type setProfilePictureReply struct {
+	Reason            *string `json:"reason"`
+	URLAvatar         *string `json:"urlAvatar"`
+	SetProfilePicture bool    `json:"setProfilePicture"`
+}
+
+// setGroupPictureReply is setGroupPicture's reply.
+type setGroupPictureReply struct {
+	SetGroupPicture bool    `json:"setGroupPicture"`
+	URLAvatar       *string `json:"urlAvatar"`
+	Reason          string  `json:"reason"`
+}
+
+// setProfilePicture: multipart "file" → the account's own picture.
+func (s *Server) setProfilePicture(q *request) *apiError {
+	up, e := readUpload(q.w, q.r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting)
+	if e == nil {
+		e = up.requireFile()
+	}
+	if e != nil {
+		return e
+	}
+	self, _ := portrait.ParseChatID(q.live.Type, q.live.Session.Account().Wid)
+	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, portrait.ChatID{}, self, up.file)
+	if errors.Is(err, portrait.ErrUpstreamRateLimit) {
+		reason := "rate-overlimit"
+		writeJSON(q.w, http.StatusOK, setProfilePictureReply{Reason: &reason})
+		return nil
+	}
+	if err != nil {
+		return engineError(err, "set the profile picture")
+	}
+	reply := setProfilePictureReply{URLAvatar: &av.URL, SetProfilePicture: true}
+	if q.live.Type == portrait.TypeMAX {
+		empty := ""
+		reply.Reason = &empty
+	}
+	writeJSON(q.w, http.StatusOK, reply)
+	return nil
+}
+
+// setGroupPicture: multipart "file" and "groupId" (WhatsApp's name) or
+// "chatId" (MAX's name); either name works on either route.
+func (s *Server) setGroupPicture(q *request) *apiError {
+	up, e := readUpload(q.w, q.r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting, "groupId", "chatId")
+	if e == nil {
+		e = up.requireFile()
+	}
+	if e != nil {
+		return e
+	}
+	raw, field := up.fields["groupId"], "groupId"
+	if raw == "" {
+		raw, field = up.fields["chatId"], "chatId"
+	}
+	if raw == "" {
+		return validation("'groupId' is required: send the group id as the multipart field 'groupId' (or 'chatId')")
+	}
+	group, err := portrait.ParseChatID(q.live.Type, raw)
+	if err != nil {
+		var ce *portrait.ChatIDError
+		if errors.As(err, &ce) {
+			return validation("'%s' %s", field, groupFormat(q.live.Type))
+		}
+		return validation("%v", err)
+	}
+	fail := func(reason string) *apiError {
+		writeJSON(q.w, http.StatusOK, setGroupPictureReply{Reason: reason})
+		return nil
+	}
+	if len(up.file) == 0 {
+		return newError(http.StatusBadRequest, msgFileEmpty)
+	}
+	if group.Kind() != portrait.KindGroup {
+		// A well-formed id that is not a group: GREEN-API answers as for an
+		// unknown group.
+		if _, err := s.Avatars.Normalize(q.ctx(), up.file); err != nil {
+			return engineError(err, "set the group picture")
+		}
+		return fail(portrait.ErrGroupNotFound.Error())
+	}
+	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, group, portrait.ChatID{}, up.file)
+	switch {
+	case err == nil:
+		writeJSON(q.w, http.StatusOK, setGroupPictureReply{SetGroupPicture: true, URLAvatar: &av.URL})
+		return nil
+	case errors.Is(err, portrait.ErrUpstreamRateLimit):
+		return fail("rate-overlimit")
+	case errors.Is(err, portrait.ErrGroupNotFound):
+		return fail(portrait.ErrGroupNotFound.Error())
+	case errors.Is(err, portrait.ErrNotGroupMember):
+		return fail(portrait.ErrNotGroupMember.Error())
+	case errors.Is(err, portrait.ErrNotGroupAdmin):
+		return fail(portrait.ErrNotGroupAdmin.Error())
+	}
+	return engineError(err, "set the picture of group "+group.String())
+}
+
+func groupFormat(t portrait.InstanceType) string {
+	if t == portrait.TypeMAX {
+		return "must be a MAX group id: a negative number such as -10000000000000"
+	}
+	return "must be a group id such as 120363043968066561@g.us"
+}
+
+// serveAvatar serves a stored picture at its stable URL.
+func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request) {
+	blob, key, err := s.Avatars.Open(r.Context(), r.PathValue("file"))
+	if err != nil {
+		if !errors.Is(err, portrait.ErrNotFound) {
+			s.Log.Warn("opening avatar blob", "err", err)
+		}
+		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: no picture is stored at this address"), s.cfg.Now())
+		return
+	}
+	defer blob.Close()
+	h := w.Header()
+	h.Set("Content-Type", "image/jpeg")
+	h.Set("ETag", strconv.Quote(key))
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", noModTime, blob)
+}
+
+// noModTime makes http.ServeContent skip Last-Modified: the ETag names the
+// content exactly.
+var noModTime time.Time

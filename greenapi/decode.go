@@ -1,0 +1,231 @@
+package greenapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/portrait-dev/portrait"
+)
+
+// maxJSONBytes bounds the body of the JSON methods: their bodies are a few
+// dozen bytes.
+const maxJSONBytes = 64 << 10
+
+// readJSONBody reads a JSON method's body, refusing more than maxJSONBytes
+// with 413.
+func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	if r.ContentLength > maxJSONBytes {
+		return nil, tooLarge(maxJSONBytes, "")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(maxJSONBytes, "")
+		}
+		return nil, validation("could not read the request body: %v", err)
+	}
+	return b, nil
+}
+
+func tooLarge(limit int64, setting string) *apiError {
+	msg := fmt.Sprintf("Payload Too Large: the request body is over the limit of %s", humanBytes(limit))
+	if setting != "" {
+		msg += " (set by " + setting + ")"
+	}
+	return newError(http.StatusRequestEntityTooLarge, "%s", msg)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// chatRequest is the body of getAvatar and getAvatarAsync. chatId is a
+// string (a number is accepted for MAX ids); phoneNumber is the legacy field
+// the official JS SDK sends, a JSON number.
+type chatRequest struct {
+	ChatID      json.RawMessage `json:"chatId"`
+	PhoneNumber json.RawMessage `json:"phoneNumber"`
+}
+
+// decodeChatRequest decodes and validates the body of getAvatar for an
+// instance of type t. It also accepts a body that is a JSON string holding
+// the JSON object, which is what GREEN-API's own Python sample sends.
+func decodeChatRequest(body []byte, t portrait.InstanceType) (portrait.ChatID, *apiError) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return portrait.ChatID{}, validation(`the request body is empty; send {"chatId": "11001234567@c.us"}`)
+	}
+	if body[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(body, &inner); err != nil {
+			return portrait.ChatID{}, validation("the request body is not valid JSON: %v", err)
+		}
+		body = bytes.TrimSpace([]byte(inner))
+	}
+	if len(body) == 0 || body[0] != '{' {
+		return portrait.ChatID{}, validation(`the request body must be a JSON object such as {"chatId": "11001234567@c.us"}`)
+	}
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return portrait.ChatID{}, validation("the request body is not valid JSON: %v", err)
+	}
+	if s, present, e := jsonID(req.ChatID, "chatId"); e != nil {
+		return portrait.ChatID{}, e
+	} else if present {
+		c, err := portrait.ParseChatID(t, s)
+		if err != nil {
+			return portrait.ChatID{}, validation("%v", err)
+		}
+		return c, nil
+	}
+	if s, present, e := jsonID(req.PhoneNumber, "phoneNumber"); e != nil {
+		return portrait.ChatID{}, e
+	} else if present {
+		if t == portrait.TypeMAX {
+			c, err := portrait.ParseChatID(t, s)
+			if err != nil {
+				return portrait.ChatID{}, validation("%v", err)
+			}
+			return c, nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return portrait.ChatID{}, validation("'phoneNumber' must be a number such as 11001234567")
+		}
+		c, cerr := portrait.PhoneChatID(n)
+		if cerr != nil {
+			return portrait.ChatID{}, validation("%v", cerr)
+		}
+		return c, nil
+	}
+	return portrait.ChatID{}, validation("'chatId' is required")
+}
+
+// jsonID reads a string or integer JSON value. present is false for a
+// missing field, null or "".
+func jsonID(raw json.RawMessage, field string) (s string, present bool, e *apiError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false, nil
+	}
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false, validation("'%s' is not a valid string: %v", field, err)
+		}
+		s = strings.TrimSpace(s)
+		return s, s != "", nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return "", false, validation("'%s' is not a valid number: %v", field, err)
+		}
+		if _, err := strconv.ParseInt(n.String(), 10, 64); err != nil {
+			return "", false, validation("'%s' must be a whole number, not %s", field, n)
+		}
+		return n.String(), true, nil
+	}
+	return "", false, validation("'%s' must be a string", field)
+}
+
+// upload is a multipart picture upload: the "file" part and the small text
+// fields beside it.
+type upload struct {
+	file    []byte
+	hasFile bool
+	fields  map[string]string
+}
+
+// maxFieldBytes bounds a text field of an upload (a group id).
+const maxFieldBytes = 1 << 10
+
+// requireFile answers 400 unless the upload has a "file" part.
+func (up upload) requireFile() *apiError {
+	if !up.hasFile {
+		return validation("'file' is required: send the picture as the multipart part named 'file'")
+	}
+	return nil
+}
+
+// readUpload reads a multipart/form-data upload of at most limit bytes,
+// answering 413 before reading anything when Content-Length already says
+// the body is too large. wanted names the text fields to keep.
+func readUpload(w http.ResponseWriter, r *http.Request, limit int64, setting string, wanted ...string) (upload, *apiError) {
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		return upload{}, tooLarge(limit, setting)
+	}
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
+		return upload{}, validation("send the picture as multipart/form-data with a part named 'file'")
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	mr := multipart.NewReader(body, params["boundary"])
+	up := upload{fields: map[string]string{}}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return upload{}, uploadError(err, limit, setting)
+		}
+		name := part.FormName()
+		switch {
+		case name == "file" && !up.hasFile:
+			b, err := io.ReadAll(part)
+			if err != nil {
+				return upload{}, uploadError(err, limit, setting)
+			}
+			up.file, up.hasFile = b, true
+		case contains(wanted, name):
+			b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+			if err != nil {
+				return upload{}, uploadError(err, limit, setting)
+			}
+			if len(b) > maxFieldBytes {
+				return upload{}, validation("'%s' is too long", name)
+			}
+			if _, dup := up.fields[name]; !dup {
+				up.fields[name] = strings.TrimSpace(string(b))
+			}
+		default:
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				return upload{}, uploadError(err, limit, setting)
+			}
+		}
+	}
+	return up, nil
+}
+
+func uploadError(err error, limit int64, setting string) *apiError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit, setting)
+	}
+	return validation("the multipart body could not be read: %v", err)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

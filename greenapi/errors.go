@@ -1,0 +1,123 @@
+package greenapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/picture"
+)
+
+// errorBody is the shape of GREEN-API's error replies, as captured from live
+// instances (NestJS style), with the token redacted from path.
+type errorBody struct {
+	StatusCode int    `json:"statusCode"`
+	Timestamp  string `json:"timestamp"`
+	Path       string `json:"path"`
+	Message    string `json:"message"`
+}
+
+// authBody is the body of 401 and 403 replies.
+type authBody struct {
+	Code        int    `json:"code"`
+	Description string `json:"description"`
+}
+
+// apiError is an error that carries its HTTP reply.
+type apiError struct {
+	status     int
+	message    string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func newError(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+// validation returns a 400 with GREEN-API's "Validation failed" message.
+func validation(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, message: "Validation failed. Details: " + fmt.Sprintf(format, args...)}
+}
+
+// The messages of the documented errors.
+const (
+	msgFileEmpty       = "File is empty"
+	msgUnsupported     = "Unsupported media type"
+	msgNotAuthorized   = "instance account not authorized"
+	msgStarting        = "instance in starting process try later"
+	msgTooManyRequests = "Too Many Requests"
+)
+
+// engineError maps an error of the avatar service or an engine to its reply.
+// action names what was attempted, for the message.
+func engineError(err error, action string) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, picture.ErrEmpty):
+		return newError(http.StatusBadRequest, msgFileEmpty)
+	case errors.Is(err, picture.ErrUnsupported):
+		return newError(http.StatusBadRequest, "%s: the file is not a JPEG, PNG, WebP or GIF picture (%v)", msgUnsupported, err)
+	case errors.Is(err, picture.ErrTooLarge):
+		return validation("%v; send a smaller picture", err)
+	case errors.Is(err, portrait.ErrNotAuthorized):
+		return newError(http.StatusBadRequest, msgNotAuthorized)
+	case errors.Is(err, portrait.ErrStarting):
+		return newError(http.StatusBadRequest, msgStarting)
+	case errors.Is(err, portrait.ErrUpstreamTimeout), errors.Is(err, context.DeadlineExceeded):
+		return newError(http.StatusGatewayTimeout, "Gateway Timeout: the messenger did not answer in time while trying to %s (get avatar timeout limit exceeded); try again later", action)
+	case errors.Is(err, portrait.ErrUpstreamRateLimit):
+		return &apiError{status: http.StatusTooManyRequests, retryAfter: 10 * time.Second,
+			message: fmt.Sprintf("rate-overlimit: the messenger refused to %s because this account made too many requests; retry after 10 s", action)}
+	}
+	return newError(http.StatusBadGateway, "Bad Gateway: could not %s: %v", action, err)
+}
+
+// writeError writes e in GREEN-API's error shape. path must already be
+// redacted.
+func writeError(w http.ResponseWriter, path string, e *apiError, now time.Time) {
+	h := w.Header()
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
+	}
+	switch e.status {
+	case http.StatusUnauthorized:
+		writeJSON(w, e.status, authBody{Code: 401, Description: "Unauthorized"})
+		return
+	case http.StatusForbidden:
+		writeJSON(w, e.status, authBody{Code: 403, Description: "Forbidden"})
+		return
+	}
+	writeJSON(w, e.status, errorBody{
+		StatusCode: e.status,
+		Timestamp:  now.UTC().Format(time.RFC3339),
+		Path:       path,
+		Message:    e.message,
+	})
+}
+
+// writeJSON writes v as the JSON reply with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"message":"internal error encoding the reply"}`, http.StatusInternalServerError)
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,55 @@
+package greenapi
+
+import "net/http"
+
+var (
+	get     = []string{http.MethodGet, http.MethodHead, http.MethodPost}
+	post    = []string{http.MethodPost}
+	delete_ = []string{http.MethodDelete}
+)
+
+// apiMethods lists every GREEN-API method portrait serves under
+// [/v3]/waInstance{idInstance}/{method}/{apiTokenInstance}. Method names are
+// matched case-insensitively.
+func apiMethods() []*method {
+	return []*method{
+		// Avatars (contract §2).
+		{name: "getAvatar", verbs: post, ready: true, handle: (*Server).getAvatar},
+		{name: "setProfilePicture", verbs: post, ready: true, handle: (*Server).setProfilePicture},
+		{name: "setGroupPicture", verbs: post, ready: true, handle: (*Server).setGroupPicture},
+
+		// Settings (contract §4).
+		{name: "getSettings", verbs: get, handle: (*Server).getSettings},
+		{name: "setSettings", verbs: post, handle: (*Server).setSettings},
+
+		// Instance lifecycle (contract §5).
+		{name: "getStateInstance", verbs: get, handle: (*Server).getStateInstance},
+		{name: "getWaSettings", verbs: get, handle: (*Server).getWaSettings},
+		{name: "getAccountSettings", verbs: get, handle: (*Server).getAccountSettings},
+		{name: "qr", verbs: get, handle: (*Server).qr},
+		{name: "logout", verbs: get, handle: (*Server).logout},
+		{name: "reboot", verbs: get, handle: (*Server).reboot},
+	}
+}
+
+// routes registers everything that is not a GREEN-API call.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+
+	// Stable avatar URLs: GET /avatars/{key}.jpg and /avatars/{key}-96.jpg.
+	mux.HandleFunc("GET /avatars/{file}", s.serveAvatar)
+
+	// Admin API; every handler is wrapped by s.admin, which answers 404
+	// unless an admin token is configured and 401 unless it is presented.
+	mux.Handle("GET /admin/instances", s.admin(s.adminListInstances))
+	mux.Handle("POST /admin/instances", s.admin(s.adminCreateInstance))
+	mux.Handle("DELETE /admin/instances/{id}", s.admin(s.adminDeleteInstance))
+	mux.Handle("POST /admin/instances/{id}/rotate-token", s.admin(s.adminRotateToken))
+	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.adminSandboxWorld))
+	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.adminSandboxUpdate))
+	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.adminSandboxScan))
+
+	mux.HandleFunc("/", s.notFound)
+}

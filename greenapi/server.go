@@ -1,0 +1,243 @@
+// Package greenapi is portrait's HTTP layer: the GREEN-API wire
+// (/waInstance{id}/{method}/{token} and its /v3/ form for MAX), the stable
+// avatar URLs, the admin API, health and metrics. routes.go lists every
+// route; this file holds the plumbing every route shares.
+package greenapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/instance"
+	"github.com/portrait-dev/portrait/metrics"
+)
+
+// Config is the HTTP layer's part of the configuration.
+type Config struct {
+	// AdminToken enables the admin API under /admin/ when not empty.
+	AdminToken string
+	// MaxUploadBytes bounds the body of setProfilePicture and
+	// setGroupPicture.
+	MaxUploadBytes int64
+	// UploadSetting names the setting that sets MaxUploadBytes, for the 413
+	// message.
+	UploadSetting string
+	// RateLimits are the per-instance, per-method limits in requests per
+	// second, by canonical method name; a method absent or ≤ 0 is unlimited.
+	RateLimits map[string]float64
+	// APIURL is the public base URL, printed by the admin API.
+	APIURL string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Deps are what the HTTP layer serves.
+type Deps struct {
+	Registry *instance.Registry
+	Avatars  *avatar.Service
+	Sandbox  SandboxAdmin // nil when the sandbox engine is not in use
+	Metrics  *metrics.Metrics
+	Log      *slog.Logger
+	// Ready reports whether the server can serve; /readyz answers 503
+	// with its error otherwise.
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP handler of portrait.
+type Server struct {
+	Deps
+	cfg     Config
+	limits  limiter
+	methods map[string]*method // by lower-case name
+	mux     *http.ServeMux
+}
+
+// New returns the Server for deps and cfg.
+func New(deps Deps, cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.UploadSetting == "" {
+		cfg.UploadSetting = "PORTRAIT_MAX_UPLOAD_BYTES"
+	}
+	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}}
+	s.methods = map[string]*method{}
+	for _, m := range apiMethods() {
+		s.methods[strings.ToLower(m.name)] = m
+	}
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	return s
+}
+
+// ServeHTTP serves GREEN-API calls directly (they cannot be expressed as
+// ServeMux patterns, and ServeMux would redirect "//waInstance…") and
+// everything else through the route table.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := parseCall(r.URL.Path); ok {
+		s.serveCall(w, r, c)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	s.mux.ServeHTTP(sw, r)
+	route := "other"
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		route = pattern
+	}
+	s.Metrics.Request(route, sw.status())
+	s.logRequest(r, r.URL.Path, sw.status(), start)
+}
+
+// method is one GREEN-API method.
+type method struct {
+	name   string                // canonical wire name
+	verbs  []string              // accepted HTTP methods
+	only   portrait.InstanceType // "" = every type
+	extra  bool                  // takes one more path segment (deleteNotification)
+	ready  bool                  // needs an authorized account
+	handle func(s *Server, q *request) *apiError
+}
+
+// request is one authenticated GREEN-API call.
+type request struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	call call
+	live *instance.Live
+	path string // redacted
+}
+
+func (q *request) ctx() context.Context { return q.r.Context() }
+
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c call) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	q := &request{w: sw, r: r, call: c, path: c.redacted()}
+	m := s.methods[strings.ToLower(c.method)]
+	label := "unknown"
+	if m != nil {
+		label = m.name
+	}
+	if e := s.dispatch(q, m); e != nil {
+		if e.status >= 500 {
+			s.Log.Warn("request failed", "path", q.path, "status", e.status, "err", e.message)
+		}
+		writeError(sw, q.path, e, s.cfg.Now())
+	}
+	s.Metrics.Request(label, sw.status())
+	s.logRequest(r, q.path, sw.status(), start)
+}
+
+func (s *Server) dispatch(q *request, m *method) *apiError {
+	c := q.call
+	if !c.idOK {
+		return validation("idInstance must be a number: the path is /waInstance{idInstance}/{method}/{apiTokenInstance}")
+	}
+	if c.token == "" {
+		return validation("apiTokenInstance is missing: the path is /waInstance{idInstance}/{method}/{apiTokenInstance}")
+	}
+	live, err := s.Registry.Authenticate(c.id, c.token)
+	switch err {
+	case nil:
+	case instance.ErrUnknownInstance:
+		return &apiError{status: http.StatusForbidden, message: "Forbidden"}
+	default:
+		return &apiError{status: http.StatusUnauthorized, message: "Unauthorized"}
+	}
+	q.live = live
+	if c.v3 != (live.Type == portrait.TypeMAX) {
+		if live.Type == portrait.TypeMAX {
+			return newError(http.StatusNotFound, "Not Found: instance %d is a MAX instance; call /v3/waInstance%d/%s/%s", c.id, c.id, c.method, TokenPlaceholder)
+		}
+		return newError(http.StatusNotFound, "Not Found: instance %d is a WhatsApp instance; call /waInstance%d/%s/%s without /v3", c.id, c.id, c.method, TokenPlaceholder)
+	}
+	if m == nil {
+		return newError(http.StatusNotFound, "Not Found: unknown method '%s'", c.method)
+	}
+	if m.only != "" && m.only != live.Type {
+		return newError(http.StatusNotFound, "Not Found: method '%s' is not available for %s instances", m.name, live.Type)
+	}
+	if (c.extra != "") != m.extra {
+		if m.extra {
+			return newError(http.StatusNotFound, "Not Found: %s needs one more path segment: /%s/%s/{receiptId}", m.name, m.name, TokenPlaceholder)
+		}
+		return newError(http.StatusNotFound, "Not Found: unexpected path segment after the token")
+	}
+	if !contains(m.verbs, q.r.Method) {
+		q.w.Header().Set("Allow", strings.Join(m.verbs, ", "))
+		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.name, strings.Join(m.verbs, " or "))
+	}
+	if ok, wait := s.limits.allow(live.ID, m.name, s.cfg.Now(), q.w.Header().Set); !ok {
+		e := newError(http.StatusTooManyRequests, "%s: %s is limited to %s requests per second per instance; retry after %s",
+			msgTooManyRequests, m.name, strconv.FormatFloat(s.limits.rates[m.name], 'f', -1, 64), roundUp(wait))
+		e.retryAfter = wait
+		return e
+	}
+	if live.Session == nil {
+		return newError(http.StatusServiceUnavailable, "Service Unavailable: the instance cannot be served: %v", live.OpenErr)
+	}
+	if m.ready {
+		switch live.Session.State() {
+		case portrait.StateAuthorized:
+		case portrait.StateStarting:
+			return newError(http.StatusBadRequest, msgStarting)
+		default:
+			return newError(http.StatusBadRequest, msgNotAuthorized)
+		}
+	}
+	return m.handle(s, q)
+}
+
+func roundUp(d time.Duration) string {
+	secs := (d + time.Second - 1) / time.Second
+	if secs < 1 {
+		secs = 1
+	}
+	return (secs * time.Second).String()
+}
+
+func (s *Server) logRequest(r *http.Request, path string, status int, start time.Time) {
+	if !s.Log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	s.Log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+		slog.String("method", r.Method), slog.String("path", path),
+		slog.Int("status", status), slog.Duration("took", time.Since(start)))
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
