@@ -121,6 +121,12 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		}
 		return ErrUsage
 	}
+	switch sub {
+	case "create", "list", "delete", "rotate-token":
+	default:
+		fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
+		return ErrUsage
+	}
 	if _, err := os.Stat(filepath.Join(*dataDir, "portrait.db")); err != nil && sub != "create" {
 		return fmt.Errorf("portrait: no portrait database in %s (start the server once, or pass --data-dir)", *dataDir)
 	}
@@ -194,7 +200,6 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "The old token no longer works; the new one is shown only now.\n")
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
 	return ErrUsage
 }
 

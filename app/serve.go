@@ -125,7 +125,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests in flight at shutdown must finish: their context is not
+		// the signal's.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -274,4 +276,6 @@ func (a sandboxAdmin) UpdateChat(ctx context.Context, id portrait.InstanceID, ch
 	})
 }
 
-func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error { return a.e.Scan(ctx, id) }
+func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error {
+	return a.e.Scan(ctx, id)
+}
