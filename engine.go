@@ -120,8 +120,9 @@ var (
 	ErrUpstreamRateLimit = errors.New("rate-overlimit")
 	// ErrUpstreamTimeout: the messenger did not answer in time.
 	ErrUpstreamTimeout = errors.New("messenger did not answer in time")
-	// ErrGroupNotFound: no such group (WhatsApp answers with a time-out).
-	ErrGroupNotFound = errors.New("Timed Out")
+	// ErrGroupNotFound: no such group (WhatsApp answers with a time-out,
+	// which GREEN-API reports as reason "Timed Out").
+	ErrGroupNotFound = errors.New("no such group")
 	// ErrNotGroupMember: the account is not a member of the group.
 	ErrNotGroupMember = errors.New("the account is not a member of the group")
 	// ErrNotGroupAdmin: only admins may change the group's info and the

@@ -22,6 +22,7 @@ import (
 	"github.com/portrait-dev/portrait/greenapi"
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/metrics"
+	"github.com/portrait-dev/portrait/notify"
 	"github.com/portrait-dev/portrait/picture"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
@@ -75,7 +76,19 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Logger:              log,
 	})
 	engines := map[string]portrait.Engine{sb.Name(): sb}
-	reg := instance.NewRegistry(store, engines, &events{avatars: avatars, log: log}, log)
+	hub := notify.New(store, avatars, notify.Options{
+		Debounce:     cfg.ChangeDebounce,
+		DebounceMax:  cfg.ChangeDebounceMax,
+		Retention:    cfg.WebhookRetention,
+		BackoffMin:   cfg.WebhookBackoffMin,
+		BackoffMax:   cfg.WebhookBackoffMax,
+		Timeout:      cfg.WebhookTimeout,
+		Concurrency:  cfg.WebhookConcurrency,
+		AllowPrivate: cfg.WebhookAllow,
+	}, log, m.Notify())
+	m.QueueDepth(store.Depths)
+	reg := instance.NewRegistry(store, engines, &events{hub: hub, log: log}, log)
+	hub.SetRegistry(reg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -104,9 +117,18 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer stopWatch()
 	go reg.Watch(watchCtx, time.Second)
 
+	// The hub outlives the HTTP server's shutdown, so that work accepted
+	// by requests in flight is committed; what is left is resumed from the
+	// store at the next start.
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hubCtx); close(hubDone) }()
+	defer func() { stopHub(); <-hubDone }()
+
 	api := greenapi.New(greenapi.Deps{
 		Registry: reg,
 		Avatars:  avatars,
+		Notify:   hub,
 		Sandbox:  sandboxAdmin{sb},
 		Metrics:  m,
 		Log:      log,
@@ -246,20 +268,22 @@ func userSet(env Env, args []string, flagName string) bool {
 	return false
 }
 
-// events receives every engine event: a changed picture is dropped from the
-// cache at once.
+// events receives every engine event, logs it and hands it to the hub,
+// which drops a changed picture from the cache at once and commits the
+// notifications.
 type events struct {
-	avatars *avatar.Service
-	log     *slog.Logger
+	hub *notify.Hub
+	log *slog.Logger
 }
 
 func (e *events) StateChanged(id portrait.InstanceID, state portrait.State) {
 	e.log.Info("instance state changed", "idInstance", int64(id), "stateInstance", state)
+	e.hub.StateChanged(id, state)
 }
 
 func (e *events) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
-	e.avatars.Invalidate(id, c.Chat.String())
 	e.log.Info("picture changed", "idInstance", int64(id), "chatId", c.Chat.String(), "kind", c.Kind, "removed", c.Removed)
+	e.hub.PictureChanged(id, c)
 }
 
 // sandboxAdmin adapts the sandbox engine to the admin API.

@@ -218,6 +218,29 @@ type NotificationBody struct {
 	StateInstance string `json:"stateInstance,omitempty"`
 	// AvatarInfo is set for TypeAvatarInfo.
 	AvatarInfo *AvatarInfo `json:"avatarInfo,omitempty"`
+	// AvatarChanged is set for TypeAvatarChanged (portrait extension).
+	AvatarChanged *AvatarChanged `json:"avatarChanged,omitempty"`
+}
+
+// AvatarChanged is the payload of an avatarChanged notification (portrait
+// extension): a contact, a group or the account itself changed or removed
+// its picture.
+type AvatarChanged struct {
+	ChatID string `json:"chatId"`
+	// Kind is "contact", "group" or "self".
+	Kind string `json:"kind"`
+	// Author is who changed a group's picture, when known.
+	Author string `json:"author,omitempty"`
+	// Removed is true when the picture was removed.
+	Removed bool `json:"removed"`
+	// URLAvatar is the new picture's stable URL; "" when removed or hidden.
+	URLAvatar string `json:"urlAvatar"`
+	// Available is false when the new picture is hidden by privacy.
+	Available bool `json:"available"`
+	// Reason is set when the new picture could not be looked up.
+	Reason string `json:"reason,omitempty"`
+	// ChangedAt is when the messenger reported the change (unix seconds).
+	ChangedAt int64 `json:"changedAt"`
 }
 
 // InstanceData identifies the instance a notification comes from.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -34,6 +35,15 @@ type Config struct {
 	MaxPixels      int64
 	MaxDecoders    int
 	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
+
+	WebhookTimeout     time.Duration
+	WebhookRetention   time.Duration
+	WebhookBackoffMin  time.Duration
+	WebhookBackoffMax  time.Duration
+	WebhookConcurrency int
+	WebhookAllow       []netip.Prefix
+	ChangeDebounce     time.Duration
+	ChangeDebounceMax  time.Duration
 
 	SandboxWorld               string
 	SandboxLatency             time.Duration
@@ -97,6 +107,40 @@ func Settings() []Setting {
 			return err
 		}},
 
+		{"webhook-timeout", "PORTRAIT_WEBHOOK_TIMEOUT", "30s", "how long one webhook request may take; past it the notification is retried", dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
+		{"webhook-retention", "PORTRAIT_WEBHOOK_RETENTION", "24h", "how long an undelivered notification is retried before it is dropped (and counted in portrait_webhook_deliveries_total{outcome=\"dropped\"})", dur(func(c *Config) *time.Duration { return &c.WebhookRetention })},
+		{"webhook-backoff-min", "PORTRAIT_WEBHOOK_BACKOFF_MIN", "1s", "wait before the first retry of a failed delivery; it doubles on each failure", dur(func(c *Config) *time.Duration { return &c.WebhookBackoffMin })},
+		{"webhook-backoff-max", "PORTRAIT_WEBHOOK_BACKOFF_MAX", "60s", "longest wait between two delivery attempts", dur(func(c *Config) *time.Duration { return &c.WebhookBackoffMax })},
+		{"webhook-concurrency", "PORTRAIT_WEBHOOK_CONCURRENCY", "256", "webhook requests in flight at most, across all instances (each instance has at most one: its order is kept)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return errors.New("must be a whole number ≥ 1")
+			}
+			c.WebhookConcurrency = n
+			return nil
+		}},
+		{"webhook-allow", "PORTRAIT_WEBHOOK_ALLOW", "", "comma-separated address ranges (CIDR, e.g. 127.0.0.0/8,10.1.0.0/16) webhooks may reach although they are loopback, private or link-local; by default such addresses are refused, redirects included", func(c *Config, v string) error {
+			c.WebhookAllow = nil
+			for _, part := range strings.Split(v, ",") {
+				part = strings.TrimSpace(part)
+				if part == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(part)
+				if err != nil {
+					a, aerr := netip.ParseAddr(part)
+					if aerr != nil {
+						return fmt.Errorf("%q is not an address range such as 127.0.0.0/8", part)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.WebhookAllow = append(c.WebhookAllow, p.Masked())
+			}
+			return nil
+		}},
+		{"avatar-changed-debounce", "PORTRAIT_AVATAR_CHANGED_DEBOUNCE", "2s", "a chat's picture must stay unchanged this long before its avatarChanged notification is made: a burst of changes becomes one notification", dur(func(c *Config) *time.Duration { return &c.ChangeDebounce })},
+		{"avatar-changed-debounce-max", "PORTRAIT_AVATAR_CHANGED_DEBOUNCE_MAX", "10s", "longest a continuing burst of changes can postpone its avatarChanged notification", dur(func(c *Config) *time.Duration { return &c.ChangeDebounceMax })},
+
 		{"sandbox-world", "PORTRAIT_SANDBOX_WORLD", "", "JSON file that seeds the world of new sandbox instances (see sandbox/WORLD.md); empty uses the built-in demo world", str(func(c *Config) *string { return &c.SandboxWorld })},
 		{"sandbox-latency", "PORTRAIT_SANDBOX_LATENCY", "50ms", "latency the sandbox adds to every messenger call", dur(func(c *Config) *time.Duration { return &c.SandboxLatency })},
 		{"sandbox-picture-cooldown", "PORTRAIT_SANDBOX_PICTURE_COOLDOWN", "10s", "a second picture change of the same target within this window gets WhatsApp's rate-overlimit; 0 switches it off", dur(func(c *Config) *time.Duration { return &c.SandboxPictureCooldown })},
@@ -158,12 +202,12 @@ func boolean(field func(*Config) *bool) func(*Config, string) error {
 }
 
 // ParseRateLimits parses "method=rps,…" or "off". Methods are GREEN-API
-// method names (case-insensitive here, stored in canonical case by the
-// caller's table lookup).
+// method names, matched case-insensitively by the server; "*" stands for
+// every method, and "off" is "*=0".
 func ParseRateLimits(v string) (map[string]float64, error) {
 	v = strings.TrimSpace(v)
 	if v == "off" {
-		return map[string]float64{}, nil
+		return map[string]float64{"*": 0}, nil
 	}
 	m := map[string]float64{}
 	for _, pair := range strings.Split(v, ",") {
@@ -242,4 +286,18 @@ func publicHost(listen string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Markdown renders the settings as the table of docs/configuration.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment variable | default | what it does |\n|---|---|---|---|\n")
+	for _, s := range Settings() {
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.Flag, s.Env, def, strings.ReplaceAll(s.Usage, "|", "\\|"))
+	}
+	return b.String()
 }

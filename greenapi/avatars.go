@@ -117,7 +117,7 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 		if _, err := s.Avatars.Normalize(q.ctx(), up.file); err != nil {
 			return engineError(err, "set the group picture")
 		}
-		return fail(portrait.ErrGroupNotFound.Error())
+		return fail(reasonTimedOut)
 	}
 	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, group, portrait.ChatID{}, up.file)
 	switch {
@@ -127,7 +127,7 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	case errors.Is(err, portrait.ErrUpstreamRateLimit):
 		return fail("rate-overlimit")
 	case errors.Is(err, portrait.ErrGroupNotFound):
-		return fail(portrait.ErrGroupNotFound.Error())
+		return fail(reasonTimedOut)
 	case errors.Is(err, portrait.ErrNotGroupMember):
 		return fail(portrait.ErrNotGroupMember.Error())
 	case errors.Is(err, portrait.ErrNotGroupAdmin):
@@ -135,6 +135,9 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	}
 	return engineError(err, "set the picture of group "+group.String())
 }
+
+// reasonTimedOut is GREEN-API's reason for an unknown or wrong group id.
+const reasonTimedOut = "Timed Out"
 
 func groupFormat(t portrait.InstanceType) string {
 	if t == portrait.TypeMAX {

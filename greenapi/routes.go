@@ -1,6 +1,10 @@
 package greenapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/portrait-dev/portrait"
+)
 
 var (
 	get     = []string{http.MethodGet, http.MethodHead, http.MethodPost}
@@ -17,6 +21,12 @@ func apiMethods() []*method {
 		{name: "getAvatar", verbs: post, ready: true, handle: (*Server).getAvatar},
 		{name: "setProfilePicture", verbs: post, ready: true, handle: (*Server).setProfilePicture},
 		{name: "setGroupPicture", verbs: post, ready: true, handle: (*Server).setGroupPicture},
+
+		{name: "getAvatarAsync", verbs: post, only: portrait.TypeWhatsApp, ready: true, handle: (*Server).getAvatarAsync},
+
+		// Notifications (contract §4).
+		{name: "receiveNotification", verbs: get, handle: (*Server).receiveNotification},
+		{name: "deleteNotification", verbs: delete_, extra: true, handle: (*Server).deleteNotification},
 
 		// Settings (contract §4).
 		{name: "getSettings", verbs: get, handle: (*Server).getSettings},

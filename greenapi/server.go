@@ -41,6 +41,7 @@ type Config struct {
 type Deps struct {
 	Registry *instance.Registry
 	Avatars  *avatar.Service
+	Notify   Notifier
 	Sandbox  SandboxAdmin // nil when the sandbox engine is not in use
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/notify"
 )
 
 // Metrics are the collectors portrait updates.
@@ -23,6 +26,11 @@ type Metrics struct {
 	cache          *prometheus.CounterVec
 	processSeconds prometheus.Histogram
 	processErrors  prometheus.Counter
+
+	enqueued        *prometheus.CounterVec
+	deliveries      *prometheus.CounterVec
+	attemptSeconds  *prometheus.HistogramVec
+	deliverySeconds prometheus.Histogram
 }
 
 // New creates and registers the collectors, with the Go runtime and process
@@ -52,6 +60,25 @@ func New() *Metrics {
 			Help: "Pictures the pipeline rejected (empty, unsupported, too many pixels).",
 		}),
 	}
+	m.enqueued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portrait_notifications_enqueued_total",
+		Help: "Notifications committed to the queues, by typeWebhook.",
+	}, []string{"type"})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portrait_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome: delivered (HTTP 200), failed (retried later), dropped (older than the retention window).",
+	}, []string{"outcome"})
+	m.attemptSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "portrait_webhook_attempt_seconds",
+		Help:    "Duration of one webhook request, by outcome (delivered or failed).",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 15, 30, 60},
+	}, []string{"outcome"})
+	m.deliverySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "portrait_notification_delivery_seconds",
+		Help:    "Time from a notification's commit to its delivery to the webhook.",
+		Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 30, 60, 300, 3600, 86400},
+	})
+	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds)
 	m.Registry.MustRegister(m.requests, m.lookups, m.cache, m.processSeconds, m.processErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -87,4 +114,47 @@ func (m *Metrics) Avatar() avatar.Metrics {
 			m.processSeconds.Observe(d.Seconds())
 		},
 	}
+}
+
+// Notify returns the hooks the notification hub reports through.
+func (m *Metrics) Notify() notify.Metrics {
+	return notify.Metrics{
+		Enqueued: func(typ string) { m.enqueued.WithLabelValues(typ).Inc() },
+		Delivered: func(outcome string, attempt, sinceCommit float64) {
+			m.deliveries.WithLabelValues(outcome).Inc()
+			if outcome != "dropped" {
+				m.attemptSeconds.WithLabelValues(outcome).Observe(attempt)
+			}
+			if outcome == "delivered" {
+				m.deliverySeconds.Observe(sinceCommit)
+			}
+		},
+	}
+}
+
+// QueueDepth registers gauges read at scrape time: the notifications
+// waiting in every queue and the instances that have any.
+func (m *Metrics) QueueDepth(depths func(ctx context.Context) (map[portrait.InstanceID]int64, error)) {
+	read := func() (total, instances float64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d, err := depths(ctx)
+		if err != nil {
+			return -1, -1
+		}
+		for _, n := range d {
+			total += float64(n)
+		}
+		return total, float64(len(d))
+	}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portrait_notification_queue_depth",
+			Help: "Notifications waiting in the queues of all instances (-1 when the store cannot be read).",
+		}, func() float64 { t, _ := read(); return t }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portrait_notification_queues_nonempty",
+			Help: "Instances with at least one notification waiting.",
+		}, func() float64 { _, n := read(); return n }),
+	)
 }

@@ -1,0 +1,298 @@
+// Package notify turns what happens to instances into GREEN-API
+// notifications and gets them to their receivers: it builds the envelopes
+// (avatarInfo, avatarChanged, stateInstanceChanged), commits them to the
+// durable per-instance queue before anything that caused them is
+// acknowledged, runs the pending jobs (getAvatarAsync lookups and debounced
+// picture changes), delivers the queue to webhooks in order with retries,
+// and serves receiveNotification's long polling.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/instance"
+)
+
+// Options configure the Hub.
+type Options struct {
+	// Debounce is how long a chat's picture must stay unchanged before its
+	// avatarChanged notification is made: a burst of changes inside the
+	// window becomes one notification.
+	Debounce time.Duration
+	// DebounceMax bounds how long a continuing burst can postpone it.
+	DebounceMax time.Duration
+	// Retention is how long a notification is retried before it is dropped.
+	Retention time.Duration
+	// BackoffMin and BackoffMax bound the wait between delivery attempts;
+	// the wait doubles from BackoffMin up to BackoffMax.
+	BackoffMin, BackoffMax time.Duration
+	// Timeout bounds one webhook request.
+	Timeout time.Duration
+	// Concurrency bounds the webhook requests in flight across instances.
+	Concurrency int
+	// AllowPrivate lists the address ranges webhooks may reach although
+	// they are loopback, private or link-local.
+	AllowPrivate []netip.Prefix
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Metrics receives the Hub's measurements; any field may be nil.
+type Metrics struct {
+	Enqueued  func(typeWebhook string)
+	Delivered func(outcome string, attemptSeconds, sinceCommitSeconds float64)
+}
+
+// Hub is the notification centre of a server.
+type Hub struct {
+	queue   portrait.Queue
+	avatars *avatar.Service
+	opts    Options
+	log     *slog.Logger
+	metrics Metrics
+	client  *webhookClient
+
+	mu       sync.Mutex
+	reg      *instance.Registry
+	signals  map[portrait.InstanceID]chan struct{}
+	jobWake  chan struct{}
+	running  map[int64]bool // jobs being worked on
+	busy     map[portrait.InstanceID]bool
+	senders  map[portrait.InstanceID]*sender
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	stopping bool
+}
+
+// New returns a Hub over queue. Call SetRegistry before Run.
+func New(queue portrait.Queue, avatars *avatar.Service, opts Options, log *slog.Logger, m Metrics) *Hub {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 1
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = time.Second
+	}
+	if opts.BackoffMax < opts.BackoffMin {
+		opts.BackoffMax = opts.BackoffMin
+	}
+	return &Hub{
+		queue: queue, avatars: avatars, opts: opts, log: log, metrics: m,
+		client:  newWebhookClient(opts.Timeout, opts.AllowPrivate),
+		signals: map[portrait.InstanceID]chan struct{}{},
+		jobWake: make(chan struct{}, 1),
+		running: map[int64]bool{},
+		busy:    map[portrait.InstanceID]bool{},
+		senders: map[portrait.InstanceID]*sender{},
+		sem:     make(chan struct{}, opts.Concurrency),
+	}
+}
+
+// SetRegistry gives the Hub the instances it serves. The registry is made
+// after the Hub because the Hub is the registry's event sink.
+func (h *Hub) SetRegistry(r *instance.Registry) {
+	h.mu.Lock()
+	h.reg = r
+	h.mu.Unlock()
+}
+
+func (h *Hub) live(id portrait.InstanceID) (*instance.Live, bool) {
+	h.mu.Lock()
+	r := h.reg
+	h.mu.Unlock()
+	if r == nil {
+		return nil, false
+	}
+	return r.Get(id)
+}
+
+// Run runs the job runner and the webhook senders until ctx ends, then
+// waits for them.
+func (h *Hub) Run(ctx context.Context) {
+	h.wg.Add(2)
+	go func() { defer h.wg.Done(); h.runJobs(ctx) }()
+	go func() { defer h.wg.Done(); h.runSenders(ctx) }()
+	<-ctx.Done()
+	h.mu.Lock()
+	h.stopping = true
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// signal wakes everyone waiting for a notification of id.
+func (h *Hub) signal(id portrait.InstanceID) {
+	h.mu.Lock()
+	if ch, ok := h.signals[id]; ok {
+		close(ch)
+		delete(h.signals, id)
+	}
+	h.mu.Unlock()
+}
+
+// wait returns a channel closed at the next notification of id.
+func (h *Hub) wait(id portrait.InstanceID) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch, ok := h.signals[id]
+	if !ok {
+		ch = make(chan struct{})
+		h.signals[id] = ch
+	}
+	return ch
+}
+
+func (h *Hub) wakeJobs() {
+	select {
+	case h.jobWake <- struct{}{}:
+	default:
+	}
+}
+
+// instanceData is the envelope's instanceData.
+type instanceData struct {
+	IDInstance   int64                 `json:"idInstance"`
+	Wid          string                `json:"wid"`
+	TypeInstance portrait.InstanceType `json:"typeInstance"`
+}
+
+// envelope builds a notification body: typeWebhook, instanceData,
+// timestamp, then the type's own field.
+func (h *Hub) envelope(l *instance.Live, typ string, field string, value any) ([]byte, error) {
+	wid := ""
+	if l.Session != nil {
+		wid = l.Session.Account().Wid
+	}
+	head, err := json.Marshal(struct {
+		TypeWebhook  string       `json:"typeWebhook"`
+		InstanceData instanceData `json:"instanceData"`
+		Timestamp    int64        `json:"timestamp"`
+	}{typ, instanceData{int64(l.ID), wid, l.Type}, h.opts.Now().Unix()})
+	if err != nil {
+		return nil, err
+	}
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	out := append(head[:len(head)-1], `,"`...)
+	out = append(out, field...)
+	out = append(out, `":`...)
+	out = append(out, v...)
+	return append(out, '}'), nil
+}
+
+// StateChanged commits a stateInstanceChanged notification when the
+// instance's stateWebhook setting is on.
+func (h *Hub) StateChanged(id portrait.InstanceID, state portrait.State) {
+	l, ok := h.live(id)
+	if !ok || !l.Settings().StateWebhook {
+		return
+	}
+	body, err := h.envelope(l, "stateInstanceChanged", "stateInstance", state)
+	if err == nil {
+		_, err = h.enqueue(context.Background(), id, "stateInstanceChanged", body)
+	}
+	if err != nil {
+		h.log.Error("stateInstanceChanged notification lost", "idInstance", int64(id), "err", err)
+	}
+}
+
+// PictureChanged drops the cached picture at once and, when the
+// instance's avatarChangedWebhook setting is on, commits a job that makes
+// the avatarChanged notification once the chat's burst of changes is over.
+func (h *Hub) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
+	h.avatars.Invalidate(id, c.Chat.String())
+	l, ok := h.live(id)
+	if !ok || !l.Settings().AvatarChangedWebhook {
+		return
+	}
+	at := c.At
+	if at.IsZero() {
+		at = h.opts.Now()
+	}
+	data, _ := json.Marshal(changeJob{Chat: c.Chat.String(), Kind: c.Kind, Author: c.Author, Removed: c.Removed, PictureID: c.PictureID, At: at.Unix()})
+	now := h.opts.Now()
+	_, err := h.queue.AddJob(context.Background(), portrait.Job{
+		Instance: id, Kind: kindChanged, Key: c.Chat.String(), Data: data,
+		DueAt: now.Add(h.opts.Debounce), Deadline: now.Add(h.opts.DebounceMax), CreatedAt: now,
+	})
+	if err != nil {
+		h.log.Error("avatarChanged notification lost", "idInstance", int64(id), "chatId", c.Chat.String(), "err", err)
+		return
+	}
+	h.wakeJobs()
+}
+
+// LookupAsync accepts a getAvatarAsync request: the lookup is committed as
+// a job before it returns, and its avatarInfo notification follows. When the
+// instance's avatarInfoWebhook setting is off nothing is looked up.
+func (h *Hub) LookupAsync(ctx context.Context, l *instance.Live, chat portrait.ChatID) error {
+	if !l.Settings().AvatarInfoWebhook {
+		return nil
+	}
+	data, _ := json.Marshal(lookupJob{Chat: chat.String()})
+	now := h.opts.Now()
+	if _, err := h.queue.AddJob(ctx, portrait.Job{Instance: l.ID, Kind: kindInfo, Data: data, DueAt: now, Deadline: now, CreatedAt: now}); err != nil {
+		return fmt.Errorf("notify: accepting getAvatarAsync: %w", err)
+	}
+	h.wakeJobs()
+	return nil
+}
+
+// enqueue commits one notification and wakes its readers.
+func (h *Hub) enqueue(ctx context.Context, id portrait.InstanceID, typ string, body []byte) (int64, error) {
+	ids, err := h.queue.Enqueue(ctx, []portrait.Notification{{Instance: id, Body: body, CreatedAt: h.opts.Now()}})
+	if err != nil {
+		return 0, err
+	}
+	if h.metrics.Enqueued != nil {
+		h.metrics.Enqueued(typ)
+	}
+	h.signal(id)
+	return ids[0], nil
+}
+
+// Receive returns the oldest notification of l, waiting up to timeout for
+// one to arrive; nil when none did.
+func (h *Hub) Receive(ctx context.Context, l *instance.Live, timeout time.Duration) (*portrait.Notification, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		woken := h.wait(l.ID) // before Head, so that nothing is missed in between
+		n, err := h.queue.Head(ctx, l.ID)
+		if err == nil {
+			return &n, nil
+		}
+		if !errors.Is(err, portrait.ErrNotFound) {
+			return nil, err
+		}
+		select {
+		case <-woken:
+		case <-deadline.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Delete removes a notification of l; false when there was none.
+func (h *Hub) Delete(ctx context.Context, l *instance.Live, receiptID int64) (bool, error) {
+	return h.queue.Delete(ctx, l.ID, receiptID)
+}
+
+// Depths reports the queued notifications per instance.
+func (h *Hub) Depths(ctx context.Context) (map[portrait.InstanceID]int64, error) {
+	return h.queue.Depths(ctx)
+}

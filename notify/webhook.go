@@ -1,0 +1,289 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+)
+
+// ErrForbiddenAddress is the error of a webhook whose host resolves to a
+// loopback, private, link-local or otherwise internal address that the
+// configuration does not allow.
+var ErrForbiddenAddress = errors.New("webhook address is not public")
+
+// webhookClient posts notifications. Every connection it opens, redirects
+// included, is checked at dial time against the resolved address, so a
+// hostname that resolves to an internal address is refused too.
+type webhookClient struct {
+	http  *http.Client
+	allow []netip.Prefix
+}
+
+func newWebhookClient(timeout time.Duration, allow []netip.Prefix) *webhookClient {
+	c := &webhookClient{allow: allow}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: c.control}
+	c.http = &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would hide the real destination from the check
+			DialContext:           dialer.DialContext,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: timeout,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("webhook: more than 5 redirects")
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("webhook: redirect to a %s: URL", req.URL.Scheme)
+			}
+			return nil
+		},
+	}
+	return c
+}
+
+// control refuses connections to internal addresses unless allowed.
+func (c *webhookClient) control(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range c.allow {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	if !public(ip) {
+		return fmt.Errorf("%w: %s (allow it with PORTRAIT_WEBHOOK_ALLOW)", ErrForbiddenAddress, ip)
+	}
+	return nil
+}
+
+// public reports whether ip is a globally routable unicast address.
+func public(ip netip.Addr) bool {
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
+		return false
+	}
+	for _, p := range reserved {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// reserved are further ranges that are not the public internet.
+var reserved = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 (may embed internal IPv4)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+}
+
+// post delivers one notification. Only HTTP 200 counts as delivered.
+func (c *webhookClient) post(ctx context.Context, url, token string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "portrait-webhook")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook: receiver answered %s", resp.Status)
+	}
+	return nil
+}
+
+// sender delivers one instance's queue to its webhook, head first.
+type sender struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// senderCheck is how often the set of instances with a webhook is checked.
+const senderCheck = 500 * time.Millisecond
+
+// runSenders keeps one sender per instance that has a webhookUrl.
+func (h *Hub) runSenders(ctx context.Context) {
+	t := time.NewTicker(senderCheck)
+	defer t.Stop()
+	for {
+		h.reconcileSenders(ctx)
+		select {
+		case <-ctx.Done():
+			h.mu.Lock()
+			senders := h.senders
+			h.senders = map[portrait.InstanceID]*sender{}
+			h.mu.Unlock()
+			for _, s := range senders {
+				s.cancel()
+				<-s.done
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *Hub) reconcileSenders(ctx context.Context) {
+	h.mu.Lock()
+	r := h.reg
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	want := map[portrait.InstanceID]bool{}
+	for _, l := range r.List() {
+		if l.Settings().WebhookURL != "" {
+			want[l.ID] = true
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, s := range h.senders {
+		if !want[id] {
+			s.cancel()
+			delete(h.senders, id)
+		}
+	}
+	for id := range want {
+		if _, ok := h.senders[id]; ok {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		s := &sender{cancel: cancel, done: make(chan struct{})}
+		h.senders[id] = s
+		go func() {
+			defer close(s.done)
+			h.send(sctx, id)
+		}()
+	}
+}
+
+// send is one instance's delivery loop: the head is retried until it is
+// delivered or too old; later notifications wait for it.
+func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
+	attempt := 0
+	for ctx.Err() == nil {
+		woken := h.wait(id)
+		l, ok := h.live(id)
+		if !ok || l.Settings().WebhookURL == "" {
+			return
+		}
+		n, err := h.queue.Head(ctx, id)
+		if errors.Is(err, portrait.ErrNotFound) {
+			attempt = 0
+			select {
+			case <-woken:
+			case <-time.After(senderCheck):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if err != nil {
+			h.sleep(ctx, time.Second)
+			continue
+		}
+		if age := h.opts.Now().Sub(n.CreatedAt); age > h.opts.Retention {
+			if _, err := h.queue.Delete(ctx, id, n.ReceiptID); err == nil {
+				h.log.Warn("notification dropped: not delivered within the retention window",
+					"idInstance", int64(id), "receiptId", n.ReceiptID, "age", age.Round(time.Second))
+				h.delivered("dropped", 0, age)
+			}
+			attempt = 0
+			continue
+		}
+		st := l.Settings()
+		start := time.Now()
+		err = h.deliver(ctx, st.WebhookURL, st.WebhookURLToken, n.Body)
+		took := time.Since(start)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if _, err := h.queue.Delete(ctx, id, n.ReceiptID); err != nil {
+				h.log.Warn("deleting a delivered notification; it may be delivered again", "idInstance", int64(id), "err", err)
+			}
+			h.delivered("delivered", took, h.opts.Now().Sub(n.CreatedAt))
+			attempt = 0
+			continue
+		}
+		h.delivered("failed", took, 0)
+		wait := h.backoff(attempt)
+		attempt++
+		level := slog.LevelInfo
+		if attempt == 1 {
+			level = slog.LevelWarn // the first failure of a notification; the retries are quieter
+		}
+		h.log.Log(ctx, level, "webhook delivery failed; retrying", "idInstance", int64(id), "receiptId", n.ReceiptID,
+			"attempt", attempt, "retryIn", wait, "err", err)
+		h.sleep(ctx, wait)
+	}
+}
+
+// deliver posts under the concurrency bound.
+func (h *Hub) deliver(ctx context.Context, url, token string, body []byte) error {
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-h.sem }()
+	return h.client.post(ctx, url, token, body)
+}
+
+func (h *Hub) backoff(attempt int) time.Duration {
+	d := h.opts.BackoffMin
+	for i := 0; i < attempt && d < h.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	if d > h.opts.BackoffMax {
+		d = h.opts.BackoffMax
+	}
+	return d
+}
+
+func (h *Hub) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (h *Hub) delivered(outcome string, attempt, sinceCommit time.Duration) {
+	if h.metrics.Delivered != nil {
+		h.metrics.Delivered(outcome, attempt.Seconds(), sinceCommit.Seconds())
+	}
+}
