@@ -45,6 +45,11 @@ type Session interface {
 	// QR returns what the qr method shows: a code to scan, or that the account
 	// is already linked, or why neither is possible.
 	QR(ctx context.Context) (QR, error)
+	// PairingCode starts linking by phone number instead of by QR code and
+	// returns the code ("ABCD-EFGH") to type on the phone with that number
+	// (digits only, with country code). It fails with ErrAlreadyLinked,
+	// ErrStarting or ErrUnsupported.
+	PairingCode(ctx context.Context, phone string) (string, error)
 	// Logout unlinks the account.
 	Logout(ctx context.Context) error
 	// Reboot reconnects the session.
@@ -132,6 +137,10 @@ var (
 	ErrNotAuthorized = errors.New("instance account not authorized")
 	// ErrStarting: the instance is still starting.
 	ErrStarting = errors.New("instance in starting process try later")
+	// ErrAlreadyLinked: the instance is already linked to an account.
+	ErrAlreadyLinked = errors.New("instance account already authorized")
+	// ErrUnsupported: the engine or messenger cannot do this.
+	ErrUnsupported = errors.New("not supported by this messenger")
 	// ErrNotFound: a stored thing does not exist.
 	ErrNotFound = errors.New("not found")
 )

@@ -57,6 +57,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Limits:        picture.Limits{MaxPixels: cfg.MaxPixels},
 		MaxDecoders:   cfg.MaxDecoders,
 		Secret:        secret,
+		UpstreamURLs:  cfg.UpstreamURLs,
 	}, m.Avatar())
 
 	var seed sandbox.Seeder

@@ -19,6 +19,7 @@ func (k cacheKey) String() string { return strconv.FormatInt(int64(k.id), 10) + 
 type entry struct {
 	avatar    Avatar
 	pictureID string // the messenger's id of the picture; "" when there is none
+	upstream  string // the messenger's URL of the picture, if it gave one
 	expires   time.Time
 }
 

@@ -41,6 +41,10 @@ type Options struct {
 	// Secret keys the blob addresses so that they cannot be guessed from a
 	// picture's content.
 	Secret []byte
+	// UpstreamURLs makes lookups answer with the messenger's own (expiring)
+	// picture URL, as GREEN-API does, when the engine has one; portrait
+	// still keeps its copy. Off by default: stable URLs are the point.
+	UpstreamURLs bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -155,6 +159,7 @@ func (s *Service) outcome(o Outcome) {
 type known struct {
 	PictureID string `json:"id"`
 	Key       string `json:"key"`
+	Upstream  string `json:"upstream,omitempty"` // the messenger's URL, if it gave one
 }
 
 func knownKey(chat string) string { return "avatar/" + chat }
@@ -200,7 +205,7 @@ func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey,
 	case rp.Unchanged && havePrev:
 		s.outcome(OutcomeUnchanged)
 		pictureID = prev.PictureID
-		av = Avatar{URL: s.URL(prev.Key), Available: true, Key: prev.Key}
+		av = Avatar{URL: s.pick(prev.Key, prev.Upstream), Available: true, Key: prev.Key}
 	case rp.Unchanged:
 		s.outcome(OutcomeError)
 		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
@@ -217,20 +222,33 @@ func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey,
 		}
 		s.outcome(OutcomePicture)
 		pictureID = rp.ID
-		av = Avatar{URL: s.URL(key), Available: true, Key: key}
-		if err := s.remember(ctx, k, known{PictureID: rp.ID, Key: key}); err != nil {
+		av = Avatar{URL: s.pick(key, rp.URL), Available: true, Key: key}
+		if err := s.remember(ctx, k, known{PictureID: rp.ID, Key: key, Upstream: rp.URL}); err != nil {
 			return Avatar{}, err
 		}
 	}
-	s.cache.put(k, entry{avatar: av, pictureID: pictureID, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	upstream := ""
+	if av.Key != "" && av.URL != s.URL(av.Key) {
+		upstream = av.URL
+	}
+	s.cache.put(k, entry{avatar: av, pictureID: pictureID, upstream: upstream, expires: s.opts.Now().Add(s.opts.CacheTTL)})
 	return av, nil
+}
+
+// pick returns the URL a lookup answers with: portrait's stable one, or
+// the messenger's when UpstreamURLs is on and there is one.
+func (s *Service) pick(key, upstream string) string {
+	if s.opts.UpstreamURLs && upstream != "" {
+		return upstream
+	}
+	return s.URL(key)
 }
 
 // recall returns what portrait last stored for k: from the cache, else from
 // the store.
 func (s *Service) recall(ctx context.Context, k cacheKey) (known, bool) {
 	if e, ok := s.cache.get(k); ok && e.pictureID != "" {
-		return known{PictureID: e.pictureID, Key: e.avatar.Key}, true
+		return known{PictureID: e.pictureID, Key: e.avatar.Key, Upstream: e.upstream}, true
 	}
 	b, err := s.kv.Get(ctx, k.id, knownKey(k.chat))
 	if err != nil {

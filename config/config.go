@@ -31,6 +31,7 @@ type Config struct {
 
 	CacheTTL       time.Duration
 	LookupTimeout  time.Duration
+	UpstreamURLs   bool
 	MaxUploadBytes int64
 	MaxPixels      int64
 	MaxDecoders    int
@@ -91,6 +92,7 @@ func Settings() []Setting {
 
 		{"cache-ttl", "PORTRAIT_CACHE_TTL", "10m", "how long a getAvatar result is served from memory before the messenger is asked again (an unchanged picture is not downloaded again)", dur(func(c *Config) *time.Duration { return &c.CacheTTL })},
 		{"lookup-timeout", "PORTRAIT_LOOKUP_TIMEOUT", "20s", "how long one picture lookup may take before getAvatar answers 504", dur(func(c *Config) *time.Duration { return &c.LookupTimeout })},
+		{"upstream-urls", "PORTRAIT_UPSTREAM_URLS", "false", "true answers getAvatar with the messenger's own picture URL (which expires), as GREEN-API does, when the engine has one; portrait still keeps its copy", boolean(func(c *Config) *bool { return &c.UpstreamURLs })},
 		{"max-upload-bytes", "PORTRAIT_MAX_UPLOAD_BYTES", "33554432", "largest setProfilePicture/setGroupPicture request body in bytes (32 MiB); larger ones get 413", i64(func(c *Config) *int64 { return &c.MaxUploadBytes })},
 		{"max-pixels", "PORTRAIT_MAX_PIXELS", "60000000", "largest picture in pixels (width × height, read from the header before decoding); larger ones get 400", i64(func(c *Config) *int64 { return &c.MaxPixels })},
 		{"max-decoders", "PORTRAIT_MAX_DECODERS", "GOMAXPROCS", "how many pictures may be decoded at once", func(c *Config, v string) error {

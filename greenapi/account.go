@@ -2,8 +2,10 @@ package greenapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -247,22 +249,34 @@ func (s *Server) getAccountSettings(q *request) *apiError {
 	return nil
 }
 
-// qr: {"type": "qrCode"|"alreadyLogged"|"error", "message": …}.
-func (s *Server) qr(q *request) *apiError {
-	code, err := q.live.Session.QR(q.ctx())
+// qrReply is the reply of the qr method for sess.
+type qrReply struct {
+	Type    portrait.QRKind `json:"type"`
+	Message string          `json:"message"`
+}
+
+// qrOf asks sess for its QR code and draws it as a base64 PNG.
+func qrOf(ctx context.Context, sess portrait.Session) (qrReply, *apiError) {
+	code, err := sess.QR(ctx)
 	if err != nil {
-		return engineError(err, "get a QR code")
+		return qrReply{}, engineError(err, "get a QR code")
 	}
-	reply := struct {
-		Type    portrait.QRKind `json:"type"`
-		Message string          `json:"message"`
-	}{Type: code.Kind, Message: code.Message}
+	reply := qrReply{Type: code.Kind, Message: code.Message}
 	if code.Kind == portrait.QRCode {
 		png, err := qrcode.Encode(code.Code, qrcode.Medium, 256)
 		if err != nil {
-			return newError(http.StatusInternalServerError, "Internal Server Error: could not draw the QR code")
+			return qrReply{}, newError(http.StatusInternalServerError, "Internal Server Error: could not draw the QR code")
 		}
 		reply.Message = base64.StdEncoding.EncodeToString(png)
+	}
+	return reply, nil
+}
+
+// qr: {"type": "qrCode"|"alreadyLogged"|"error", "message": …}.
+func (s *Server) qr(q *request) *apiError {
+	reply, e := qrOf(q.ctx(), q.live.Session)
+	if e != nil {
+		return e
 	}
 	writeJSON(q.w, http.StatusOK, reply)
 	return nil
@@ -305,4 +319,54 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, RedactPath(r.URL.Path), newError(http.StatusNotFound,
 		"Not Found: GREEN-API methods are at /waInstance{idInstance}/{method}/{apiTokenInstance} (MAX: /v3/waInstance…)"), s.cfg.Now())
+}
+
+// getAuthorizationCode: POST {"phoneNumber": 11001234567} → {"status":
+// true, "code": "ABCD-EFGH"}: links by pairing code instead of QR code.
+func (s *Server) getAuthorizationCode(q *request) *apiError {
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return e
+	}
+	var in struct {
+		PhoneNumber json.RawMessage `json:"phoneNumber"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return validation(`the request body must be {"phoneNumber": 11001234567}`)
+	}
+	phone, present, e := jsonID(in.PhoneNumber, "phoneNumber")
+	if e != nil {
+		return e
+	}
+	if !present {
+		return validation("'phoneNumber' is required: the full international number, digits only, e.g. 11001234567")
+	}
+	if _, err := portrait.PhoneChatID(mustInt(phone)); err != nil || strings.HasPrefix(phone, "-") {
+		return validation("'phoneNumber' must be a full international phone number of 7 to 15 digits")
+	}
+	code, err := q.live.Session.PairingCode(q.ctx(), phone)
+	type reply struct {
+		Status bool   `json:"status"`
+		Code   string `json:"code"`
+		Reason string `json:"reason,omitempty"`
+	}
+	switch {
+	case err == nil:
+		writeJSON(q.w, http.StatusOK, reply{Status: true, Code: code})
+		return nil
+	case errors.Is(err, portrait.ErrAlreadyLinked):
+		writeJSON(q.w, http.StatusOK, reply{Reason: portrait.ErrAlreadyLinked.Error()})
+		return nil
+	case errors.Is(err, portrait.ErrUnsupported):
+		return newError(http.StatusNotFound, "Not Found: linking by pairing code is not available for %s instances; use qr", q.live.Type)
+	}
+	return engineError(err, "get a pairing code")
+}
+
+func mustInt(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -2,9 +2,11 @@ package greenapi
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -40,18 +42,43 @@ type SandboxUpdate struct {
 	Author        string  `json:"author"`
 }
 
+// ConsoleCookie is the cookie that carries a console session: a value
+// derived from the admin token (ConsoleSession), never the token itself.
+const ConsoleCookie = "portrait_console"
+
+// ConsoleSession returns the console cookie's value for adminToken.
+func ConsoleSession(adminToken string) string {
+	mac := hmac.New(sha256.New, []byte(adminToken))
+	mac.Write([]byte("portrait console session v1"))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// AdminAuthorized reports whether r carries the admin token (as
+// "Authorization: Bearer <token>") or a console session cookie for it.
+// Both comparisons take constant time.
+func AdminAuthorized(r *http.Request, adminToken string) bool {
+	if adminToken == "" {
+		return false
+	}
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		want, got := sha256.Sum256([]byte(adminToken)), sha256.Sum256([]byte(token))
+		return subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	}
+	if c, err := r.Cookie(ConsoleCookie); err == nil {
+		return subtle.ConstantTimeCompare([]byte(ConsoleSession(adminToken)), []byte(c.Value)) == 1
+	}
+	return false
+}
+
 // admin wraps an admin handler: 404 unless an admin token is configured,
-// 401 unless the request carries it as "Authorization: Bearer <token>".
+// 401 unless the request carries it (see AdminAuthorized).
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
-	want := sha256.Sum256([]byte(s.cfg.AdminToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AdminToken == "" {
 			s.notFound(w, r)
 			return
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		if !AdminAuthorized(r, s.cfg.AdminToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portrait admin"`)
 			writeError(w, r.URL.Path, &apiError{status: http.StatusUnauthorized}, s.cfg.Now())
 			return
@@ -302,4 +329,96 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 		return nil, validation("could not read the request body: %v", err)
 	}
 	return b, nil
+}
+
+// ownPicture is an account's own picture as the console shows it.
+type ownPicture struct {
+	URLAvatar  string `json:"urlAvatar"`
+	PreviewURL string `json:"previewUrl"`
+}
+
+// own looks up the account's own picture; zero when there is none or it
+// cannot be had now.
+func (s *Server) own(ctx context.Context, l *instance.Live) ownPicture {
+	if l.Session == nil || l.Session.State() != portrait.StateAuthorized {
+		return ownPicture{}
+	}
+	self, err := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
+	if err != nil {
+		return ownPicture{}
+	}
+	av, err := s.Avatars.Get(ctx, l.Session, l.ID, self)
+	if err != nil {
+		return ownPicture{}
+	}
+	return ownPicture{av.URL, s.Avatars.PreviewURL(av.Key)}
+}
+
+// adminInstance describes one instance with its own picture.
+func (s *Server) adminInstance(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminID(w, r)
+	if !ok {
+		return
+	}
+	l, _ := s.Registry.Get(id)
+	writeJSON(w, http.StatusOK, struct {
+		instanceInfo
+		Avatar ownPicture `json:"avatar"`
+	}{s.info(l), s.own(r.Context(), l)})
+}
+
+// adminQR is the qr method for the console.
+func (s *Server) adminQR(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminID(w, r)
+	if !ok {
+		return
+	}
+	l, _ := s.Registry.Get(id)
+	if l.Session == nil {
+		writeError(w, r.URL.Path, newError(http.StatusServiceUnavailable, "Service Unavailable: %v", l.OpenErr), s.cfg.Now())
+		return
+	}
+	reply, e := qrOf(r.Context(), l.Session)
+	if e != nil {
+		writeError(w, r.URL.Path, e, s.cfg.Now())
+		return
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// adminProfilePicture sets the account's own picture from the console: a
+// multipart "file", as setProfilePicture takes it. The reply holds the
+// processed 640 and 96 versions before and after.
+func (s *Server) adminProfilePicture(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.adminID(w, r)
+	if !ok {
+		return
+	}
+	l, _ := s.Registry.Get(id)
+	up, e := readUpload(w, r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting)
+	if e == nil {
+		e = up.requireFile()
+	}
+	if e == nil && (l.Session == nil || l.Session.State() != portrait.StateAuthorized) {
+		e = newError(http.StatusBadRequest, msgNotAuthorized)
+	}
+	if e != nil {
+		writeError(w, r.URL.Path, e, s.cfg.Now())
+		return
+	}
+	before := s.own(r.Context(), l)
+	self, _ := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
+	av, err := s.Avatars.Set(r.Context(), l.Session, l.ID, portrait.ChatID{}, self, up.file)
+	if err != nil {
+		e := engineError(err, "set the profile picture")
+		if errors.Is(err, portrait.ErrUpstreamRateLimit) {
+			e.message = "rate-overlimit: the messenger allows one picture change per 10 s; try again in a few seconds"
+		}
+		writeError(w, r.URL.Path, e, s.cfg.Now())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Before ownPicture `json:"before"`
+		After  ownPicture `json:"after"`
+	}{before, ownPicture{av.URL, s.Avatars.PreviewURL(av.Key)}})
 }

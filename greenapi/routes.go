@@ -37,6 +37,7 @@ func apiMethods() []*method {
 		{name: "getWaSettings", verbs: get, handle: (*Server).getWaSettings},
 		{name: "getAccountSettings", verbs: get, handle: (*Server).getAccountSettings},
 		{name: "qr", verbs: get, handle: (*Server).qr},
+		{name: "getAuthorizationCode", verbs: post, handle: (*Server).getAuthorizationCode},
 		{name: "logout", verbs: get, handle: (*Server).logout},
 		{name: "reboot", verbs: get, handle: (*Server).reboot},
 	}
@@ -55,11 +56,21 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// unless an admin token is configured and 401 unless it is presented.
 	mux.Handle("GET /admin/instances", s.admin(s.adminListInstances))
 	mux.Handle("POST /admin/instances", s.admin(s.adminCreateInstance))
+	mux.Handle("GET /admin/instances/{id}", s.admin(s.adminInstance))
 	mux.Handle("DELETE /admin/instances/{id}", s.admin(s.adminDeleteInstance))
+	mux.Handle("GET /admin/instances/{id}/qr", s.admin(s.adminQR))
+	mux.Handle("POST /admin/instances/{id}/profile-picture", s.admin(s.adminProfilePicture))
 	mux.Handle("POST /admin/instances/{id}/rotate-token", s.admin(s.adminRotateToken))
 	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.adminSandboxWorld))
 	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.adminSandboxUpdate))
 	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.adminSandboxScan))
+
+	if s.Console != nil {
+		// The console page checks the admin token itself (it shows a
+		// sign-in form instead of a 401).
+		mux.Handle("/console", s.Console)
+		mux.Handle("/console/", s.Console)
+	}
 
 	mux.HandleFunc("/", s.notFound)
 }

@@ -43,6 +43,7 @@ type Deps struct {
 	Avatars  *avatar.Service
 	Notify   Notifier
 	Sandbox  SandboxAdmin // nil when the sandbox engine is not in use
+	Console  http.Handler // serves /console and /console/…; nil for none
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
 	// Ready reports whether the server can serve; /readyz answers 503

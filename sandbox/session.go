@@ -420,6 +420,45 @@ func (s *session) QR(ctx context.Context) (portrait.QR, error) {
 	return portrait.QR{Kind: portrait.QRCode, Code: s.qrCode(period)}, nil
 }
 
+// pairingAlphabet is the alphabet of pairing codes: no 0, O, I or U, as
+// WhatsApp's.
+const pairingAlphabet = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+
+// PairingCode returns a code to "type on the phone" with that number. The
+// sandbox has no phone: Engine.Scan completes the linking, as it does for a
+// QR code. MAX links by QR code or SMS, not by pairing code.
+func (s *session) PairingCode(ctx context.Context, phone string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("sandbox: pairing code: %w", err)
+	}
+	if s.typ == portrait.TypeMAX {
+		return "", fmt.Errorf("sandbox: pairing code: %w", portrait.ErrUnsupported)
+	}
+	s.mu.Lock()
+	st, closed := s.state, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return "", fmt.Errorf("sandbox: pairing code: %w", ErrClosed)
+	case st == portrait.StateStarting:
+		return "", fmt.Errorf("sandbox: pairing code: %w", portrait.ErrStarting)
+	case st == portrait.StateAuthorized:
+		return "", fmt.Errorf("sandbox: pairing code: %w", portrait.ErrAlreadyLinked)
+	}
+	h := sha256.New()
+	h.Write(s.qrSeed[:])
+	h.Write([]byte("pair:" + phone))
+	sum := h.Sum(nil)
+	code := make([]byte, 0, 9)
+	for i := 0; i < 8; i++ {
+		if i == 4 {
+			code = append(code, '-')
+		}
+		code = append(code, pairingAlphabet[int(sum[i])%len(pairingAlphabet)])
+	}
+	return string(code), nil
+}
+
 // qrCode returns the code of a rotation period. WhatsApp codes have the shape
 // of real ones ("2@ref,noise key,identity key,adv secret"); MAX codes are an
 // opaque "max-sandbox:" token. Neither can be scanned by a real phone.
