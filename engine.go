@@ -93,7 +93,7 @@ type EventSink interface {
 
 // PictureChange is the engine's report that a picture changed upstream.
 type PictureChange struct {
-	Chat      ChatID   // whose picture changed: a contact, a group, or the account itself
+	Chat      ChatID // whose picture changed: a contact, a group, or the account itself
 	Kind      SubjectKind
 	Author    string // who changed a group's picture, when known
 	Removed   bool
