@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,11 +244,38 @@ func TestLifecycle(t *testing.T) {
 	if err != nil || wa.StateInstance != client.StateNotAuthorized || wa.Avatar != "" {
 		t.Errorf("getWaSettings when not linked: %+v, %v", wa, err)
 	}
+	// Linking by pairing code instead.
+	var pair struct {
+		Status bool   `json:"status"`
+		Code   string `json:"code"`
+	}
+	code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAuthorizationCode", `{"phoneNumber": 11001234567}`)
+	mustJSON(t, b, &pair)
+	if code != 200 || !pair.Status || !regexp.MustCompile(`^[1-9A-Z]{4}-[1-9A-Z]{4}$`).MatchString(pair.Code) {
+		t.Errorf("getAuthorizationCode: %d %s", code, b)
+	}
+	for _, bad := range []string{`{}`, `{"phoneNumber": 123}`, `{"phoneNumber": "abc"}`} {
+		if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAuthorizationCode", bad); code != 400 {
+			t.Errorf("getAuthorizationCode %s: %d %s", bad, code, b)
+		}
+	}
+	if code, _, b := s.call(t, s.MAX, true, "POST", "getAuthorizationCode", `{"phoneNumber": 11001234567}`); code != 404 {
+		t.Errorf("getAuthorizationCode on MAX: %d %s", code, b)
+	}
+	// The console's view of it.
+	code, b = s.admin(t, "GET", fmt.Sprintf("/admin/instances/%d/qr", s.WhatsApp.ID), nil)
+	if code != 200 || !strings.Contains(string(b), `"type":"qrCode"`) {
+		t.Errorf("admin qr: %d %s", code, b)
+	}
 	// The phone scans the code.
 	if code, b := s.admin(t, "POST", fmt.Sprintf("/admin/instances/%d/sandbox/scan", s.WhatsApp.ID), nil); code != 200 {
 		t.Fatalf("scan: %d %s", code, b)
 	}
 	waitState(client.StateAuthorized)
+	code, _, b = s.call(t, s.WhatsApp, false, "POST", "getAuthorizationCode", `{"phoneNumber": 11001234567}`)
+	if code != 200 || !strings.Contains(string(b), `"status":false`) {
+		t.Errorf("getAuthorizationCode when linked: %d %s", code, b)
+	}
 	if ok, err := c.Reboot(ctx); !ok || err != nil {
 		t.Fatalf("reboot: %v, %v", ok, err)
 	}
@@ -316,6 +344,35 @@ func TestAdminAPI(t *testing.T) {
 	if code, b := s.admin(t, "POST", "/admin/instances", map[string]string{"typeInstance": "telegram"}); code != 400 {
 		t.Errorf("unknown type: %d %s", code, b)
 	}
+
+	// The console's endpoints: one instance with its own picture, and a
+	// profile picture upload that shows before and after.
+	code, b = s.admin(t, "GET", fmt.Sprintf("/admin/instances/%d", s.WhatsApp.ID), nil)
+	var detail struct {
+		StateInstance string `json:"stateInstance"`
+		Avatar        struct {
+			URLAvatar  string `json:"urlAvatar"`
+			PreviewURL string `json:"previewUrl"`
+		} `json:"avatar"`
+	}
+	mustJSON(t, b, &detail)
+	if code != 200 || detail.StateInstance != "authorized" || detail.Avatar.URLAvatar == "" || !strings.HasSuffix(detail.Avatar.PreviewURL, "-96.jpg") {
+		t.Fatalf("instance detail: %d %s", code, b)
+	}
+	ct, body := multipartBody(t, [4]string{"file", "me.png", "image/png", string(encodePNG(t, testImage(320, 240, true)))})
+	code, _, b = raw(t, "POST", fmt.Sprintf("%s/admin/instances/%d/profile-picture", s.URL, s.WhatsApp.ID), ct, body, "Authorization", "Bearer "+adminToken)
+	var upload struct {
+		Before, After struct {
+			URLAvatar  string `json:"urlAvatar"`
+			PreviewURL string `json:"previewUrl"`
+		}
+	}
+	mustJSON(t, b, &upload)
+	if code != 200 || upload.Before.URLAvatar != detail.Avatar.URLAvatar || upload.After.URLAvatar == upload.Before.URLAvatar {
+		t.Fatalf("profile picture upload: %d %s", code, b)
+	}
+	fetchPicture(t, upload.After.URLAvatar, 640)
+	fetchPicture(t, upload.After.PreviewURL, 96)
 
 	// Without an admin token the admin API does not exist.
 	s2 := startIn(t, t.TempDir(), append(fastArgs, "--admin-token", "")...)
