@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ func TestOfficialJavaScriptSDKs(t *testing.T) {
 		compat.EnvGroupAdmin:      "120363000000000001@g.us",
 		compat.EnvPicturePath:     pic,
 	})
+	if errors.Is(err, compat.ErrNoNode) && os.Getenv("PORTRAIT_REQUIRE_TOOLS") != "1" {
+		t.Skipf("%v (set PORTRAIT_REQUIRE_TOOLS=1 to make this a failure, as scripts/test does)", err)
+	}
 	if err != nil {
 		t.Fatalf("running the SDKs: %v", err)
 	}

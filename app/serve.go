@@ -19,6 +19,7 @@ import (
 	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/blobdir"
 	"github.com/portrait-dev/portrait/config"
+	"github.com/portrait-dev/portrait/console"
 	"github.com/portrait-dev/portrait/greenapi"
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/metrics"
@@ -131,6 +132,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Avatars:  avatars,
 		Notify:   hub,
 		Sandbox:  sandboxAdmin{sb},
+		Console:  console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://")}),
 		Metrics:  m,
 		Log:      log,
 		Ready: func(ctx context.Context) error {

@@ -71,9 +71,16 @@ func AdminAuthorized(r *http.Request, adminToken string) bool {
 }
 
 // admin wraps an admin handler: 404 unless an admin token is configured,
-// 401 unless the request carries it (see AdminAuthorized).
+// 401 unless the request carries it (see AdminAuthorized), 403 for a
+// browser's cross-origin request that changes something (the console's
+// cookie must not be usable from another site).
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
+	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := cop.Check(r); err != nil {
+			writeError(w, r.URL.Path, newError(http.StatusForbidden, "Forbidden: cross-origin request refused"), s.cfg.Now())
+			return
+		}
 		if s.cfg.AdminToken == "" {
 			s.notFound(w, r)
 			return
