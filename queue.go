@@ -34,25 +34,43 @@ type Job struct {
 	// becomes the new job's DueAt, but never later than its Deadline.
 	DueAt time.Time
 	// Deadline bounds how far merging may postpone the job; it is kept from
-	// the first job of a merge.
+	// the first job of a merge. Zero means no bound. A job is never due
+	// after its own non-zero Deadline.
 	Deadline  time.Time
 	CreatedAt time.Time
+	// Version counts the merges into the stored job; DueJobs returns it so
+	// that FinishJob can tell whether the job changed while it ran.
+	Version int64
 }
 
 // Queue is the durable notification queue, one FIFO per instance, and the
 // jobs that feed it. Every method that returns without error has committed
 // its change durably: it survives a crash of the process at any later
-// moment.
+// moment. A method whose context ends while it waits returns the context's
+// error, and its change may or may not have been committed. Receipt and job
+// ids are never reused. Bodies and job data are stored byte for byte. One
+// process runs the jobs of a store (DueJobs does not claim them).
 type Queue interface {
 	// Enqueue appends notifications (for one or several instances) in one
 	// transaction and returns their receipt ids, in order. Receipt ids grow:
-	// within an instance, a later notification has a larger id.
+	// within an instance, a later notification has a larger id, and ids
+	// become visible to readers in that order (a reader that has seen id n
+	// never later sees a new id below n: webhook senders page with Peek's
+	// after on this).
 	Enqueue(ctx context.Context, ns []Notification) ([]int64, error)
-	// Head returns the oldest notification of an instance, or ErrNotFound.
+	// Head returns the oldest notification of an instance, or ErrNotFound
+	// (also for an unknown instance).
 	Head(ctx context.Context, id InstanceID) (Notification, error)
+	// Peek returns up to limit of an instance's oldest notifications whose
+	// receipt id is greater than after, oldest first; none is not an error.
+	Peek(ctx context.Context, id InstanceID, after int64, limit int) ([]Notification, error)
 	// Delete removes one notification of an instance. It reports false when
-	// there is no such notification (already deleted, or never was).
+	// there is no such notification (already deleted, never was, or another
+	// instance's).
 	Delete(ctx context.Context, id InstanceID, receiptID int64) (bool, error)
+	// DeleteMany removes notifications of an instance in one transaction and
+	// returns how many there were.
+	DeleteMany(ctx context.Context, id InstanceID, receiptIDs []int64) (int, error)
 	// Depths returns the number of queued notifications per instance, for
 	// instances that have any.
 	Depths(ctx context.Context) (map[InstanceID]int64, error)
@@ -63,8 +81,12 @@ type Queue interface {
 	// DueJobs returns up to limit jobs due at or before now, oldest DueAt
 	// first.
 	DueJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
-	// FinishJob deletes a job and, when n is not nil, enqueues n, in one
-	// transaction. It returns n's receipt id (0 when n is nil). Finishing a
-	// job that no longer exists is not an error, and enqueues nothing.
-	FinishJob(ctx context.Context, jobID int64, n *Notification) (int64, error)
+	// FinishJob ends a job returned by DueJobs and, when n is not nil,
+	// enqueues n, in one transaction. When the stored job still has j's
+	// Version it is deleted; when it was merged into meanwhile it is kept
+	// (to run again with the newer data) and n is still enqueued. It returns
+	// n's receipt id (0 when n is nil). Finishing a job that no longer exists
+	// is not an error and enqueues nothing. A notification for an unknown
+	// instance fails and keeps the job.
+	FinishJob(ctx context.Context, j Job, n *Notification) (int64, error)
 }

@@ -263,15 +263,15 @@ func TestMigrationAdded(t *testing.T) {
 	if err := db.CreateInstance(ctx, instance(1101000001)); err != nil {
 		t.Fatal(err)
 	}
-	next := fmt.Sprintf("%04d_notifications.sql", len(migrations)+1)
+	next := fmt.Sprintf("%04d_contacts.sql", len(migrations)+1)
 	ms, err := loadMigrations(withExtra(t, map[string]string{next: `
-		-- A queue of notifications.
-		CREATE TABLE notifications (
+		-- Contacts of an instance.
+		CREATE TABLE contacts (
 			id          INTEGER PRIMARY KEY,
 			instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
-			body        TEXT    NOT NULL
+			name        TEXT    NOT NULL
 		);
-		CREATE INDEX notifications_instance ON notifications (instance_id, id);
+		CREATE INDEX contacts_instance ON contacts (instance_id, id);
 	`}))
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestMigrationAdded(t *testing.T) {
 	if got := appliedVersions(t, db.SQL()); len(got) != len(ms) || got[len(got)-1] != len(ms) {
 		t.Errorf("schema_migrations has %v, want versions 1..%d", got, len(ms))
 	}
-	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO notifications (instance_id, body) VALUES (1101000001, 'x')`); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO contacts (instance_id, name) VALUES (1101000001, 'x')`); err != nil {
 		t.Fatalf("new table: %v", err)
 	}
 	if _, err := db.Instance(ctx, 1101000001); err != nil {
@@ -487,9 +487,13 @@ func TestConcurrentOpen(t *testing.T) {
 // helperEnv names the database the helper process writes to.
 const helperEnv = "PORTRAIT_SQLITE_TEST_HELPER_DB"
 
-// TestHelperProcess is the other process of TestTwoProcesses; it does
-// nothing unless started by it.
+// TestHelperProcess is the other process of TestTwoProcesses and of
+// TestCrashDurability; it does nothing unless started by one of them.
 func TestHelperProcess(t *testing.T) {
+	if path := os.Getenv(crashEnv); path != "" {
+		enqueueUntilKilled(t, path)
+		return
+	}
 	path := os.Getenv(helperEnv)
 	if path == "" {
 		return

@@ -11,6 +11,9 @@
 //		})
 //	}
 //
+// A store that also implements portrait.Queue runs RunQueue as well (see
+// QueueStore).
+//
 // The suite only relies on what any store can provide: instance times are
 // compared at microsecond precision (PostgreSQL's), the empty and the nil
 // Extra map are the same, and so are an empty and a nil byte slice.

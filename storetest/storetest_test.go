@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -20,15 +21,30 @@ func TestMemStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) portrait.Store { return newMemStore() })
 }
 
+// TestMemQueue runs the queue suite against the in-memory store.
+func TestMemQueue(t *testing.T) {
+	storetest.RunQueue(t, func(*testing.T) storetest.QueueStore { return newMemStore() })
+}
+
 type memStore struct {
 	mu    sync.Mutex
 	insts map[portrait.InstanceID]portrait.Instance
 	kv    map[portrait.InstanceID]map[string][]byte
 	gen   int64
+
+	queues      map[portrait.InstanceID][]portrait.Notification
+	lastReceipt int64
+	jobs        map[int64]portrait.Job
+	lastJob     int64
 }
 
 func newMemStore() *memStore {
-	return &memStore{insts: map[portrait.InstanceID]portrait.Instance{}, kv: map[portrait.InstanceID]map[string][]byte{}}
+	return &memStore{
+		insts:  map[portrait.InstanceID]portrait.Instance{},
+		kv:     map[portrait.InstanceID]map[string][]byte{},
+		queues: map[portrait.InstanceID][]portrait.Notification{},
+		jobs:   map[int64]portrait.Job{},
+	}
 }
 
 func clone(inst portrait.Instance) portrait.Instance {
@@ -115,6 +131,12 @@ func (m *memStore) DeleteInstance(ctx context.Context, id portrait.InstanceID) e
 	}
 	delete(m.insts, id)
 	delete(m.kv, id)
+	delete(m.queues, id)
+	for jid, j := range m.jobs {
+		if j.Instance == id {
+			delete(m.jobs, jid)
+		}
+	}
 	m.gen++
 	return nil
 }
@@ -164,3 +186,192 @@ func (m *memStore) Put(ctx context.Context, id portrait.InstanceID, key string, 
 }
 
 func (m *memStore) Close() error { return nil }
+
+// usec truncates t to microseconds in UTC, as PostgreSQL keeps times.
+func usec(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func (m *memStore) enqueueLocked(ns []portrait.Notification) ([]int64, error) {
+	for _, n := range ns {
+		if _, ok := m.insts[n.Instance]; !ok {
+			return nil, fmt.Errorf("instance %d: %w", n.Instance, portrait.ErrNotFound)
+		}
+	}
+	ids := make([]int64, len(ns))
+	for i, n := range ns {
+		m.lastReceipt++
+		n.ReceiptID = m.lastReceipt
+		n.Body = bytes.Clone(n.Body)
+		n.CreatedAt = usec(n.CreatedAt)
+		m.queues[n.Instance] = append(m.queues[n.Instance], n)
+		ids[i] = n.ReceiptID
+	}
+	return ids, nil
+}
+
+func (m *memStore) Enqueue(ctx context.Context, ns []portrait.Notification) ([]int64, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return m.enqueueLocked(ns)
+}
+
+func (m *memStore) Head(ctx context.Context, id portrait.InstanceID) (portrait.Notification, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return portrait.Notification{}, err
+	}
+	defer unlock()
+	q := m.queues[id]
+	if len(q) == 0 {
+		return portrait.Notification{}, portrait.ErrNotFound
+	}
+	n := q[0]
+	n.Body = bytes.Clone(n.Body)
+	return n, nil
+}
+
+func (m *memStore) Peek(ctx context.Context, id portrait.InstanceID, after int64, limit int) ([]portrait.Notification, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := []portrait.Notification{}
+	for _, n := range m.queues[id] {
+		if len(out) >= limit {
+			break
+		}
+		if n.ReceiptID > after {
+			n.Body = bytes.Clone(n.Body)
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Delete(ctx context.Context, id portrait.InstanceID, receiptID int64) (bool, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	q := m.queues[id]
+	i := slices.IndexFunc(q, func(n portrait.Notification) bool { return n.ReceiptID == receiptID })
+	if i < 0 {
+		return false, nil
+	}
+	m.queues[id] = slices.Delete(q, i, i+1)
+	return true, nil
+}
+
+func (m *memStore) DeleteMany(ctx context.Context, id portrait.InstanceID, receiptIDs []int64) (int, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	q := m.queues[id]
+	kept := slices.DeleteFunc(q, func(n portrait.Notification) bool { return slices.Contains(receiptIDs, n.ReceiptID) })
+	deleted := len(q) - len(kept)
+	m.queues[id] = kept
+	return deleted, nil
+}
+
+func (m *memStore) Depths(ctx context.Context) (map[portrait.InstanceID]int64, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := map[portrait.InstanceID]int64{}
+	for id, q := range m.queues {
+		if len(q) > 0 {
+			out[id] = int64(len(q))
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	if _, ok := m.insts[j.Instance]; !ok {
+		return 0, fmt.Errorf("instance %d: %w", j.Instance, portrait.ErrNotFound)
+	}
+	capped := func(due, deadline time.Time) time.Time {
+		if !deadline.IsZero() && due.After(deadline) {
+			return deadline
+		}
+		return due
+	}
+	if j.Key != "" {
+		for id, s := range m.jobs {
+			if s.Instance == j.Instance && s.Kind == j.Kind && s.Key == j.Key {
+				s.Data = bytes.Clone(j.Data)
+				s.DueAt = usec(capped(j.DueAt, s.Deadline))
+				s.Version++
+				m.jobs[id] = s
+				return id, nil
+			}
+		}
+	}
+	m.lastJob++
+	j.ID = m.lastJob
+	j.Version = 0
+	j.Data = bytes.Clone(j.Data)
+	j.DueAt = usec(capped(j.DueAt, j.Deadline))
+	if !j.Deadline.IsZero() {
+		j.Deadline = usec(j.Deadline)
+	}
+	j.CreatedAt = usec(j.CreatedAt)
+	m.jobs[j.ID] = j
+	return j.ID, nil
+}
+
+func (m *memStore) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []portrait.Job
+	for _, j := range m.jobs {
+		if !j.DueAt.After(usec(now)) {
+			j.Data = bytes.Clone(j.Data)
+			out = append(out, j)
+		}
+	}
+	slices.SortFunc(out, func(a, b portrait.Job) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), max(limit, 0))], nil
+}
+
+func (m *memStore) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notification) (int64, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	stored, ok := m.jobs[j.ID]
+	if !ok {
+		return 0, nil
+	}
+	var receipt int64
+	if n != nil {
+		ids, err := m.enqueueLocked([]portrait.Notification{*n})
+		if err != nil {
+			return 0, err
+		}
+		receipt = ids[0]
+	}
+	if stored.Version == j.Version {
+		delete(m.jobs, j.ID)
+	}
+	return receipt, nil
+}
