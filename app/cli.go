@@ -22,10 +22,11 @@ import (
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
+	"github.com/portrait-dev/portrait/whatsapp"
 )
 
 // engineNames are the engines an instance can be created on.
-var engineNames = []string{sandbox.Name}
+var engineNames = []string{sandbox.Name, whatsapp.Name}
 
 // welcome prints, on first start, the instances it creates with their
 // tokens, a curl line and the demo chats; on later starts, how to list

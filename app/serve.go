@@ -27,6 +27,7 @@ import (
 	"github.com/portrait-dev/portrait/picture"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
+	"github.com/portrait-dev/portrait/whatsapp"
 )
 
 // serve runs the server until ctx ends, then shuts down gracefully.
@@ -77,7 +78,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Faults:              cfg.SandboxFaults,
 		Logger:              log,
 	})
-	engines := map[string]portrait.Engine{sb.Name(): sb}
+	wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
+		DownloadTimeout: cfg.WhatsAppDownloadTimeout,
+		MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
+		DeviceName:      cfg.WhatsAppDeviceName,
+		Logger:          log,
+	})
+	if err != nil {
+		return fmt.Errorf("portrait: whatsapp engine: %w", err)
+	}
+	defer wa.Close() // after reg.Close, which closes its sessions
+	engines := map[string]portrait.Engine{sb.Name(): sb, wa.Name(): wa}
 	hub := notify.New(store, avatars, notify.Options{
 		Debounce:     cfg.ChangeDebounce,
 		DebounceMax:  cfg.ChangeDebounceMax,

@@ -46,6 +46,10 @@ type Config struct {
 	ChangeDebounce     time.Duration
 	ChangeDebounceMax  time.Duration
 
+	WhatsAppDownloadTimeout time.Duration
+	WhatsAppMaxPictureBytes int64
+	WhatsAppDeviceName      string
+
 	SandboxWorld               string
 	SandboxLatency             time.Duration
 	SandboxPictureCooldown     time.Duration
@@ -142,6 +146,10 @@ func Settings() []Setting {
 		}},
 		{"avatar-changed-debounce", "PORTRAIT_AVATAR_CHANGED_DEBOUNCE", "2s", "a chat's picture must stay unchanged this long before its avatarChanged notification is made: a burst of changes becomes one notification", dur(func(c *Config) *time.Duration { return &c.ChangeDebounce })},
 		{"avatar-changed-debounce-max", "PORTRAIT_AVATAR_CHANGED_DEBOUNCE_MAX", "10s", "longest a continuing burst of changes can postpone its avatarChanged notification", dur(func(c *Config) *time.Duration { return &c.ChangeDebounceMax })},
+
+		{"whatsapp-download-timeout", "PORTRAIT_WHATSAPP_DOWNLOAD_TIMEOUT", "20s", "whatsapp engine: how long downloading one picture from WhatsApp's servers may take", dur(func(c *Config) *time.Duration { return &c.WhatsAppDownloadTimeout })},
+		{"whatsapp-max-picture-bytes", "PORTRAIT_WHATSAPP_MAX_PICTURE_BYTES", "5242880", "whatsapp engine: largest picture downloaded from WhatsApp's servers (5 MiB); larger ones fail the lookup", i64(func(c *Config) *int64 { return &c.WhatsAppMaxPictureBytes })},
+		{"whatsapp-device-name", "PORTRAIT_WHATSAPP_DEVICE_NAME", "portrait", "whatsapp engine: the name the phone shows under Linked devices", str(func(c *Config) *string { return &c.WhatsAppDeviceName })},
 
 		{"sandbox-world", "PORTRAIT_SANDBOX_WORLD", "", "JSON file that seeds the world of new sandbox instances (see sandbox/WORLD.md); empty uses the built-in demo world", str(func(c *Config) *string { return &c.SandboxWorld })},
 		{"sandbox-latency", "PORTRAIT_SANDBOX_LATENCY", "50ms", "latency the sandbox adds to every messenger call", dur(func(c *Config) *time.Duration { return &c.SandboxLatency })},

@@ -221,8 +221,17 @@ func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine s
 	return inst, token, r.reconcile(ctx)
 }
 
-// Delete removes an instance and closes its session.
+// Delete removes an instance and closes its session. A linked account is
+// logged out first (best effort), so that the phone no longer lists the
+// device.
 func (r *Registry) Delete(ctx context.Context, id portrait.InstanceID) error {
+	if l, ok := r.Get(id); ok && l.Session != nil && l.Session.State() == portrait.StateAuthorized {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := l.Session.Logout(lctx); err != nil {
+			r.log.Warn("logging out an instance being deleted", "idInstance", int64(id), "err", err)
+		}
+		cancel()
+	}
 	if err := r.store.DeleteInstance(ctx, id); err != nil {
 		return fmt.Errorf("instance: delete %d: %w", id, err)
 	}

@@ -20,7 +20,7 @@ import (
 
 type nopSink struct{}
 
-func (nopSink) StateChanged(portrait.InstanceID, portrait.State)          {}
+func (nopSink) StateChanged(portrait.InstanceID, portrait.State)           {}
 func (nopSink) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
 
 func open(t *testing.T) (*sqlite.DB, *instance.Registry) {

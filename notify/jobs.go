@@ -128,7 +128,7 @@ func (h *Hub) dispatchJobs(ctx context.Context) {
 func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 	l, ok := h.live(j.Instance)
 	if !ok || l.Session == nil {
-		_, err := h.queue.FinishJob(ctx, j.ID, nil) // the instance is gone
+		_, err := h.queue.FinishJob(ctx, j, nil) // the instance is gone
 		return err
 	}
 	var typ string
@@ -139,7 +139,7 @@ func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 		typ = kindInfo
 		var d lookupJob
 		if json.Unmarshal(j.Data, &d) != nil {
-			_, err := h.queue.FinishJob(ctx, j.ID, nil)
+			_, err := h.queue.FinishJob(ctx, j, nil)
 			return err
 		}
 		body, err = h.envelope(l, kindInfo, "avatarInfo", h.lookup(ctx, l, d.Chat))
@@ -147,11 +147,11 @@ func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 		typ = kindChanged
 		var d changeJob
 		if json.Unmarshal(j.Data, &d) != nil {
-			_, err := h.queue.FinishJob(ctx, j.ID, nil)
+			_, err := h.queue.FinishJob(ctx, j, nil)
 			return err
 		}
 		if !l.Settings().AvatarChangedWebhook {
-			_, err := h.queue.FinishJob(ctx, j.ID, nil)
+			_, err := h.queue.FinishJob(ctx, j, nil)
 			return err
 		}
 		ch := AvatarChanged{ChatID: d.Chat, Kind: d.Kind, Author: d.Author, Removed: d.Removed, Available: true, ChangedAt: d.At}
@@ -161,13 +161,13 @@ func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 		}
 		body, err = h.envelope(l, kindChanged, "avatarChanged", ch)
 	default:
-		_, err := h.queue.FinishJob(ctx, j.ID, nil)
+		_, err := h.queue.FinishJob(ctx, j, nil)
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := h.queue.FinishJob(ctx, j.ID, &portrait.Notification{Instance: j.Instance, Body: body, CreatedAt: h.opts.Now()}); err != nil {
+	if _, err := h.queue.FinishJob(ctx, j, &portrait.Notification{Instance: j.Instance, Body: body, CreatedAt: h.opts.Now()}); err != nil {
 		return err
 	}
 	if h.metrics.Enqueued != nil {

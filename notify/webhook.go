@@ -190,19 +190,41 @@ func (h *Hub) reconcileSenders(ctx context.Context) {
 	}
 }
 
-// send is one instance's delivery loop: the head is retried until it is
-// delivered or too old; later notifications wait for it.
+// batchSize is how many notifications a sender reads at once; their
+// deletions after delivery are committed together.
+const batchSize = 64
+
+// send is one instance's delivery loop. It reads the oldest notifications
+// a batch at a time and posts them in order; the head is retried until it
+// is delivered or too old, and later notifications wait for it. Delivered
+// notifications are deleted once per batch: a crash in between means they
+// are delivered again, never that one is lost.
 func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
+	var after int64       // every receipt up to this one is delivered or dropped
+	var delivered []int64 // to delete
+	flush := func() {
+		if len(delivered) == 0 {
+			return
+		}
+		if _, err := h.queue.DeleteMany(context.WithoutCancel(ctx), id, delivered); err != nil {
+			h.log.Warn("deleting delivered notifications; they may be delivered again", "idInstance", int64(id), "err", err)
+		}
+		delivered = delivered[:0]
+	}
+	defer flush()
 	attempt := 0
 	for ctx.Err() == nil {
 		woken := h.wait(id)
-		l, ok := h.live(id)
-		if !ok || l.Settings().WebhookURL == "" {
+		if l, ok := h.live(id); !ok || l.Settings().WebhookURL == "" {
 			return
 		}
-		n, err := h.queue.Head(ctx, id)
-		if errors.Is(err, portrait.ErrNotFound) {
-			attempt = 0
+		batch, err := h.queue.Peek(ctx, id, after, batchSize)
+		if err != nil {
+			h.sleep(ctx, time.Second)
+			continue
+		}
+		if len(batch) == 0 {
+			flush()
 			select {
 			case <-woken:
 			case <-time.After(senderCheck):
@@ -210,44 +232,47 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 			}
 			continue
 		}
-		if err != nil {
-			h.sleep(ctx, time.Second)
-			continue
-		}
-		if age := h.opts.Now().Sub(n.CreatedAt); age > h.opts.Retention {
-			if _, err := h.queue.Delete(ctx, id, n.ReceiptID); err == nil {
+		for _, n := range batch {
+			if age := h.opts.Now().Sub(n.CreatedAt); age > h.opts.Retention {
 				h.log.Warn("notification dropped: not delivered within the retention window",
 					"idInstance", int64(id), "receiptId", n.ReceiptID, "age", age.Round(time.Second))
 				h.delivered("dropped", 0, age)
+				delivered, after, attempt = append(delivered, n.ReceiptID), n.ReceiptID, 0
+				continue
 			}
-			attempt = 0
-			continue
-		}
-		st := l.Settings()
-		start := time.Now()
-		err = h.deliver(ctx, st.WebhookURL, st.WebhookURLToken, n.Body)
-		took := time.Since(start)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			if _, err := h.queue.Delete(ctx, id, n.ReceiptID); err != nil {
-				h.log.Warn("deleting a delivered notification; it may be delivered again", "idInstance", int64(id), "err", err)
+			l, ok := h.live(id)
+			if !ok {
+				return
 			}
-			h.delivered("delivered", took, h.opts.Now().Sub(n.CreatedAt))
-			attempt = 0
-			continue
+			st := l.Settings()
+			if st.WebhookURL == "" {
+				return
+			}
+			start := time.Now()
+			err := h.deliver(ctx, st.WebhookURL, st.WebhookURLToken, n.Body)
+			took := time.Since(start)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				h.delivered("delivered", took, h.opts.Now().Sub(n.CreatedAt))
+				delivered, after, attempt = append(delivered, n.ReceiptID), n.ReceiptID, 0
+				continue
+			}
+			h.delivered("failed", took, 0)
+			flush()
+			wait := h.backoff(attempt)
+			attempt++
+			level := slog.LevelInfo
+			if attempt == 1 {
+				level = slog.LevelWarn // the first failure of a notification; the retries are quieter
+			}
+			h.log.Log(ctx, level, "webhook delivery failed; retrying", "idInstance", int64(id), "receiptId", n.ReceiptID,
+				"attempt", attempt, "retryIn", wait, "err", err)
+			h.sleep(ctx, wait)
+			break // read again from the head
 		}
-		h.delivered("failed", took, 0)
-		wait := h.backoff(attempt)
-		attempt++
-		level := slog.LevelInfo
-		if attempt == 1 {
-			level = slog.LevelWarn // the first failure of a notification; the retries are quieter
-		}
-		h.log.Log(ctx, level, "webhook delivery failed; retrying", "idInstance", int64(id), "receiptId", n.ReceiptID,
-			"attempt", attempt, "retryIn", wait, "err", err)
-		h.sleep(ctx, wait)
+		flush()
 	}
 }
 
