@@ -5,12 +5,15 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
+
+	xdraw "golang.org/x/image/draw"
 )
 
 // photo makes a deterministic w×h 4:2:0 picture that looks enough like a
@@ -136,27 +139,69 @@ func BenchmarkProcess(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			data := benchInput(b, c.name, c.build)
-			var peak uint64
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				runtime.GC()
-				base := heapNow()
-				stop, got := make(chan struct{}), make(chan uint64, 1)
-				go heapPeak(stop, got)
-				b.StartTimer()
-				if _, err := Process(data, Limits{}); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				close(stop)
-				if p := <-got; p > base && p-base > peak {
-					peak = p - base
-				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(peak+uint64(len(data)))/(1<<20), "peak-MiB")
+			measure(b, data, func(d []byte) error { _, err := Process(d, Limits{}); return err })
 			b.ReportMetric(float64(len(data))/(1<<20), "input-MiB")
 		})
 	}
+}
+
+// referencePipeline is the plain pure-Go approach the targets were set
+// against: decode at full size with the standard library, crop the centre
+// square, shrink with a cheap kernel to twice the output, then CatmullRom
+// to 640, and encode. BenchmarkReference runs it on the same inputs as
+// BenchmarkProcess so that the two can be compared within one run.
+func referencePipeline(data []byte) error {
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	b := img.Bounds()
+	side := min(b.Dx(), b.Dy())
+	x0, y0 := b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2
+	sq := image.Rect(x0, y0, x0+side, y0+side)
+	mid := image.NewRGBA(image.Rect(0, 0, 2*FullSize, 2*FullSize))
+	xdraw.ApproxBiLinear.Scale(mid, mid.Bounds(), img, sq, xdraw.Src, nil)
+	out := image.NewRGBA(image.Rect(0, 0, FullSize, FullSize))
+	xdraw.CatmullRom.Scale(out, out.Bounds(), mid, mid.Bounds(), xdraw.Src, nil)
+	return jpeg.Encode(io.Discard, out, &jpeg.Options{Quality: Quality})
+}
+
+func BenchmarkReference(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		build func() []byte
+	}{
+		{"jpeg-12MP", benchJPEG(4000, 3000)},
+		{"jpeg-48MP", benchJPEG(8000, 6000)},
+		{"png-12MP", benchPNG(4000, 3000)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			measure(b, benchInput(b, c.name, c.build), referencePipeline)
+		})
+	}
+}
+
+// measure times f on data b.N times and reports the peak heap of one call
+// (sampled while it runs, after a GC, plus the input) as peak-MiB.
+func measure(b *testing.B, data []byte, f func([]byte) error) {
+	var peak uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		runtime.GC()
+		base := heapNow()
+		stop, got := make(chan struct{}), make(chan uint64, 1)
+		go heapPeak(stop, got)
+		b.StartTimer()
+		if err := f(data); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		close(stop)
+		if p := <-got; p > base && p-base > peak {
+			peak = p - base
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(peak+uint64(len(data)))/(1<<20), "peak-MiB")
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// moduleRoot returns the directory of the main module (where go.mod is).
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the portrait module: run from the repository")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// build runs `go build -o out pkg` in the module root.
+func build(ctx context.Context, root, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// child is a server started as a child process. Its stdout and stderr go to
+// files in the temporary directory.
+type child struct {
+	name       string
+	cmd        *exec.Cmd
+	stdout     string
+	stderr     string
+	done       chan struct{}
+	waitErr    error
+	terminated bool
+}
+
+// startChild starts bin with args and waits until it prints
+// "listening on http://…" on stdout; it returns that URL.
+func startChild(ctx context.Context, name, dir, bin string, env []string, args ...string) (*child, string, error) {
+	c := &child{
+		name:   name,
+		stdout: filepath.Join(dir, name+".stdout"),
+		stderr: filepath.Join(dir, name+".stderr"),
+		done:   make(chan struct{}),
+	}
+	out, err := os.Create(c.stdout)
+	if err != nil {
+		return nil, "", err
+	}
+	defer out.Close()
+	errf, err := os.Create(c.stderr)
+	if err != nil {
+		return nil, "", err
+	}
+	defer errf.Close()
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Stdout, c.cmd.Stderr = out, errf
+	c.cmd.Env = append(os.Environ(), env...)
+	if err := c.cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		close(c.done)
+	}()
+
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := os.ReadFile(c.stdout); b != nil {
+			if m := re.FindSubmatch(b); m != nil {
+				return c, string(m[1]), nil
+			}
+		}
+		select {
+		case <-c.done:
+			return c, "", fmt.Errorf("%s exited before listening (%v)%s", name, c.waitErr, c.tail())
+		case <-ctx.Done():
+			return c, "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return c, "", fmt.Errorf("%s did not start listening within a minute%s", name, c.tail())
+		}
+	}
+}
+
+// tail returns the end of the child's stderr, for error messages.
+func (c *child) tail() string {
+	b, _ := os.ReadFile(c.stderr)
+	s := strings.TrimSpace(string(b))
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	if s == "" {
+		return ""
+	}
+	return "; its stderr:\n" + s
+}
+
+// signal sends sig to the child if it is still running.
+func (c *child) signal(sig os.Signal) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%s has exited (%v)%s", c.name, c.waitErr, c.tail())
+	default:
+	}
+	return c.cmd.Process.Signal(sig)
+}
+
+// running reports an error when the child has exited.
+func (c *child) running() error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%s exited unexpectedly (%v)%s", c.name, c.waitErr, c.tail())
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM and waits for the child to exit, killing it after
+// timeout. It returns an error when the child did not exit cleanly.
+func (c *child) stop(timeout time.Duration) error {
+	if c == nil || c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		if c.terminated {
+			return nil
+		}
+		return fmt.Errorf("%s had exited (%v)%s", c.name, c.waitErr, c.tail())
+	default:
+	}
+	c.terminated = true
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		if c.waitErr != nil {
+			return fmt.Errorf("%s: %v after SIGTERM%s", c.name, c.waitErr, c.tail())
+		}
+		return nil
+	case <-time.After(timeout):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", c.name, timeout)
+	}
+}
+
+// waitHealthy polls url until it answers 200.
+func waitHealthy(ctx context.Context, c *child, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if err := c.running(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not become healthy within 30 s (%v)", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
