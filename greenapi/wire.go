@@ -78,8 +78,14 @@ func (c call) redacted() string {
 		b.WriteString(TokenPlaceholder)
 	}
 	if c.extra != "" {
+		// Only deleteNotification's receiptId belongs here; anything else
+		// may be a token sent in the wrong place.
 		b.WriteByte('/')
-		b.WriteString(c.extra)
+		if isDigits(c.extra) {
+			b.WriteString(c.extra)
+		} else {
+			b.WriteString("{redacted}")
+		}
 	}
 	return b.String()
 }
@@ -102,4 +108,13 @@ func RedactPath(path string) string {
 		return path
 	}
 	return path[:i] + segs[0] + "/" + segs[1] + "/" + TokenPlaceholder
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
