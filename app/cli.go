@@ -160,6 +160,9 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if !contains(engineNames, *engine) {
 			return fmt.Errorf("portrait: unknown engine %q (available: %s)", *engine, strings.Join(engineNames, ", "))
 		}
+		if *engine == whatsapp.Name && t != portrait.TypeWhatsApp {
+			return fmt.Errorf("portrait: the whatsapp engine serves WhatsApp instances only, not %q", t)
+		}
 		inst, token, err := instance.Create(ctx, store, t, *engine)
 		if err != nil {
 			return err

@@ -218,7 +218,19 @@ func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine s
 	if err != nil {
 		return inst, "", err
 	}
-	return inst, token, r.reconcile(ctx)
+	if err := r.reconcile(ctx); err != nil {
+		return inst, "", err
+	}
+	// An instance its engine cannot open (a MAX instance on the whatsapp
+	// engine, say) is not kept.
+	if l, ok := r.Get(inst.ID); ok && l.OpenErr != nil {
+		openErr := l.OpenErr
+		if err := r.Delete(ctx, inst.ID); err != nil {
+			r.log.Warn("removing an instance its engine refused", "idInstance", int64(inst.ID), "err", err)
+		}
+		return portrait.Instance{}, "", openErr
+	}
+	return inst, token, nil
 }
 
 // Delete removes an instance and closes its session. A linked account is
