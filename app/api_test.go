@@ -172,7 +172,7 @@ func TestSettings(t *testing.T) {
 			t.Errorf("setSettings %s: %d %s", tc.body, code, b)
 		}
 	}
-	s.stop()
+	s.Stop()
 	s2 := startIn(t, dir, fastArgs...)
 	_, _, b = s2.call(t, s.WhatsApp, false, "GET", "getSettings", "")
 	var m map[string]any
@@ -514,7 +514,7 @@ func TestGracefulShutdown(t *testing.T) {
 		res <- err
 	}()
 	time.Sleep(150 * time.Millisecond)
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
 	if err := <-res; err != nil {

@@ -202,7 +202,7 @@ func TestURLsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := startIn(t, dir, fastArgs...)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait/client"
+	"github.com/portrait-dev/portrait/internal/servertest"
 )
 
 // child is portrait running as a separate process.
@@ -100,7 +101,7 @@ func TestCrashLosesNoAcknowledgedNotification(t *testing.T) {
 		"--sandbox-latency", "0", "--sandbox-start-delay", "0", "--rate-limits", "*=0", "--log-level", "warn"}
 	first := startChild(t, bin, args...)
 	wa, _ := parseWelcome(first.out.String())
-	s := &server{URL: first.URL, Admin: adminToken, WhatsApp: wa}
+	s := &server{Server: &servertest.Server{URL: first.URL, WhatsApp: wa}, Admin: adminToken}
 	code, b := s.admin(t, "POST", "/admin/instances", map[string]string{"typeInstance": "whatsapp"})
 	var other struct {
 		IDInstance       int64  `json:"idInstance"`
@@ -109,7 +110,7 @@ func TestCrashLosesNoAcknowledgedNotification(t *testing.T) {
 	if code != 201 || json.Unmarshal(b, &other) != nil {
 		t.Fatalf("create: %d %s", code, b)
 	}
-	instances := []creds{wa, {other.IDInstance, other.APITokenInstance}}
+	instances := []creds{wa, {ID: other.IDInstance, Token: other.APITokenInstance}}
 	for _, in := range instances {
 		c := client.New(first.URL, in.ID, in.Token)
 		eventually(t, func() error { _, err := c.GetStateInstance(context.Background()); return err })

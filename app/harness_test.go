@@ -2,59 +2,30 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/portrait-dev/portrait/app"
 	"github.com/portrait-dev/portrait/client"
+	"github.com/portrait-dev/portrait/internal/servertest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer and creds come from servertest.
+type (
+	syncBuffer = servertest.SyncBuffer
+	creds      = servertest.Creds
+)
 
 // server is a portrait started in-process through app.Run, as `portrait
-// serve` would be.
+// serve` would be, with the admin API on.
 type server struct {
-	URL     string
-	DataDir string
-	Admin   string
-	Stdout  *syncBuffer
-	Stderr  *syncBuffer
-
-	// The instances created on first start, parsed from its output.
-	WhatsApp, MAX creds
-
-	stop func() error
-}
-
-type creds struct {
-	ID    int64
-	Token string
+	*servertest.Server
+	Admin string
 }
 
 const adminToken = "test-admin-token"
@@ -79,83 +50,11 @@ func start(t *testing.T, args ...string) *server {
 // directory and admin token) and waits until it serves /healthz.
 func startIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
-	s := &server{DataDir: dataDir, Admin: adminToken, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", adminToken}, args...)
-	go func() {
-		done <- app.Run(ctx, app.Env{Args: full, Getenv: func(string) string { return "" }, Stdout: s.Stdout, Stderr: s.Stderr})
-	}()
-	var once sync.Once
-	var stopErr error
-	s.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(20 * time.Second):
-				stopErr = errors.New("server did not stop within 20 s")
-			}
-		})
-		return stopErr
-	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("stopping the server: %v", err)
-		}
-	})
-	re := regexp.MustCompile(`listening on (\S+)`)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(s.Stdout.String()); m != nil {
-			s.URL = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("server exited: %v\nstdout:\n%s\nstderr:\n%s", err, s.Stdout, s.Stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start\nstdout:\n%s\nstderr:\n%s", s.Stdout, s.Stderr)
-		}
-	}
-	for {
-		resp, err := http.Get(s.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never answered 200: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.WhatsApp, s.MAX = parseWelcome(s.Stdout.String())
-	return s
+	return &server{Server: servertest.Start(t, dataDir, append([]string{"--admin-token", adminToken}, args...)...), Admin: adminToken}
 }
 
-// parseWelcome reads the first start's instances from its output.
-func parseWelcome(out string) (wa, max creds) {
-	blocks := strings.Split(out, "instance\n")
-	for _, b := range blocks[1:] {
-		var c creds
-		if m := regexp.MustCompile(`idInstance:\s+(\d+)`).FindStringSubmatch(b); m != nil {
-			c.ID, _ = strconv.ParseInt(m[1], 10, 64)
-		}
-		if m := regexp.MustCompile(`apiTokenInstance:\s+([0-9a-f]+)`).FindStringSubmatch(b); m != nil {
-			c.Token = m[1]
-		}
-		if strings.Contains(b, "/v3") {
-			max = c
-		} else {
-			wa = c
-		}
-	}
-	return wa, max
-}
+// parseWelcome reads instances' credentials from portrait's output.
+func parseWelcome(out string) (wa, max creds) { return servertest.ParseWelcome(out) }
 
 // wa and max return clients of the first start's instances.
 func (s *server) wa() *client.Client { return client.New(s.URL, s.WhatsApp.ID, s.WhatsApp.Token) }

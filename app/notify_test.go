@@ -402,7 +402,7 @@ func TestNoHeadOfLineBlockingAcrossInstances(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("%d %s", code, b)
 	}
-	oc := creds{other.IDInstance, other.APITokenInstance}
+	oc := creds{ID: other.IDInstance, Token: other.APITokenInstance}
 	eventually(t, func() error {
 		st, err := client.New(s.URL, oc.ID, oc.Token).GetStateInstance(context.Background())
 		if err == nil && st != "authorized" {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/portrait-dev/portrait/app"
+	"github.com/portrait-dev/portrait/internal/servertest"
 )
 
 // The browser test drives the console in a real headless Chromium against a
@@ -32,96 +31,15 @@ import (
 
 const browserAdminToken = "browser-test-admin-token"
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// creds are an instance's credentials, from the first start's output.
-type creds struct {
-	ID    int64
-	Token string
-}
-
-// portraitServer is a portrait started in-process.
-type portraitServer struct {
-	URL           string
-	WhatsApp, MAX creds
-}
-
 // startPortrait runs `portrait serve` on a fresh data directory with a fast
 // sandbox whose QR code changes every second.
-func startPortrait(t *testing.T) *portraitServer {
+func startPortrait(t *testing.T) *servertest.Server {
 	t.Helper()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--admin-token", browserAdminToken,
+	s := servertest.Start(t, t.TempDir(), "--admin-token", browserAdminToken,
 		"--sandbox-latency", "0", "--sandbox-start-delay", "0", "--sandbox-qr-rotate", "1s",
-		"--sandbox-picture-cooldown", "0", "--rate-limits", "*=0", "--log-level", "warn"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, app.Env{Args: args, Getenv: func(string) string { return "" }, Stdout: stdout, Stderr: stderr})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("portrait: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("portrait did not stop within 20 s")
-		}
-	})
-	listening := regexp.MustCompile(`listening on (\S+)`)
-	deadline := time.Now().Add(20 * time.Second)
-	s := &portraitServer{}
-	for s.URL == "" {
-		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
-			s.URL = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("portrait exited: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("portrait did not start\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
-		}
-	}
-	idRe := regexp.MustCompile(`idInstance:\s+(\d+)`)
-	tokenRe := regexp.MustCompile(`apiTokenInstance:\s+([0-9a-f]+)`)
-	for _, block := range strings.Split(stdout.String(), "instance\n")[1:] {
-		var c creds
-		if m := idRe.FindStringSubmatch(block); m != nil {
-			c.ID, _ = strconv.ParseInt(m[1], 10, 64)
-		}
-		if m := tokenRe.FindStringSubmatch(block); m != nil {
-			c.Token = m[1]
-		}
-		if strings.Contains(block, "/v3") {
-			s.MAX = c
-		} else {
-			s.WhatsApp = c
-		}
-	}
+		"--sandbox-picture-cooldown", "0", "--rate-limits", "*=0", "--log-level", "warn")
 	if s.WhatsApp.ID == 0 || s.WhatsApp.Token == "" || s.MAX.ID == 0 {
-		t.Fatalf("no WhatsApp and MAX instance in the first start's output:\n%s", stdout)
+		t.Fatalf("no WhatsApp and MAX instance in the first start's output:\n%s", s.Stdout)
 	}
 	return s
 }

@@ -17,11 +17,7 @@ type avatarReply struct {
 
 // getAvatar: POST {"chatId": …} → {"urlAvatar", "available"}.
 func (s *Server) getAvatar(q *request) *apiError {
-	body, e := readJSONBody(q.w, q.r)
-	if e != nil {
-		return e
-	}
-	chat, e := decodeChatRequest(body, q.live.Type)
+	chat, e := readChat(q)
 	if e != nil {
 		return e
 	}
@@ -34,6 +30,15 @@ func (s *Server) getAvatar(q *request) *apiError {
 	}
 	writeJSON(q.w, http.StatusOK, avatarReply{URLAvatar: av.URL, Available: av.Available})
 	return nil
+}
+
+// readChat reads and validates the body of getAvatar and getAvatarAsync.
+func readChat(q *request) (portrait.ChatID, *apiError) {
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return portrait.ChatID{}, e
+	}
+	return decodeChatRequest(body, q.live.Type)
 }
 
 // setProfilePictureReply is setProfilePicture's reply. Reason is null on

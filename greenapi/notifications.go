@@ -27,11 +27,7 @@ type Notifier interface {
 // once the lookup is committed; the result arrives as an avatarInfo
 // notification.
 func (s *Server) getAvatarAsync(q *request) *apiError {
-	body, e := readJSONBody(q.w, q.r)
-	if e != nil {
-		return e
-	}
-	chat, e := decodeChatRequest(body, q.live.Type)
+	chat, e := readChat(q)
 	if e != nil {
 		return e
 	}
