@@ -55,6 +55,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
 		CacheTTL:      cfg.CacheTTL,
+		CacheEntries:  int(cfg.CacheEntries),
 		LookupTimeout: cfg.LookupTimeout,
 		Limits:        picture.Limits{MaxPixels: cfg.MaxPixels},
 		MaxDecoders:   cfg.MaxDecoders,

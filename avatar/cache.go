@@ -26,8 +26,9 @@ type entry struct {
 // cache is a map of lookup results split into shards so that concurrent
 // readers on many cores do not contend on one lock.
 type cache struct {
-	seed   maphash.Seed
-	shards [64]shard
+	seed     maphash.Seed
+	perShard int // entries a shard keeps at most; 0 = unbounded
+	shards   [64]shard
 }
 
 type shard struct {
@@ -35,8 +36,11 @@ type shard struct {
 	m  map[cacheKey]entry
 }
 
-func (c *cache) init() {
+func (c *cache) init(maxEntries int) {
 	c.seed = maphash.MakeSeed()
+	if maxEntries > 0 {
+		c.perShard = max(1, maxEntries/len(c.shards))
+	}
 	for i := range c.shards {
 		c.shards[i].m = map[cacheKey]entry{}
 	}
@@ -55,9 +59,37 @@ func (c *cache) get(k cacheKey) (entry, bool) {
 	return e, ok
 }
 
+// put stores e under k. A full shard first drops its expired entries and,
+// if that is not enough, an eighth of the rest (Go's map order is random,
+// so they are arbitrary ones): a bounded cache, not an LRU.
 func (c *cache) put(k cacheKey, e entry) {
 	s := c.shard(k)
 	s.mu.Lock()
+	if _, ok := s.m[k]; !ok && c.perShard > 0 && len(s.m) >= c.perShard {
+		now := time.Now()
+		for key, old := range s.m {
+			if now.After(old.expires) {
+				delete(s.m, key)
+			}
+		}
+		for key := range s.m {
+			if len(s.m) < c.perShard-c.perShard/8 {
+				break
+			}
+			delete(s.m, key)
+		}
+	}
 	s.m[k] = e
 	s.mu.Unlock()
+}
+
+// len returns the number of entries.
+func (c *cache) len() int {
+	n := 0
+	for i := range c.shards {
+		c.shards[i].mu.RLock()
+		n += len(c.shards[i].m)
+		c.shards[i].mu.RUnlock()
+	}
+	return n
 }

@@ -31,6 +31,8 @@ type Options struct {
 	// engine is asked again (with the known picture id, so an unchanged
 	// picture costs no download).
 	CacheTTL time.Duration
+	// CacheEntries bounds the number of cached lookups; 0 means unbounded.
+	CacheEntries int
 	// LookupTimeout bounds one engine lookup; past it the lookup fails with
 	// portrait.ErrUpstreamTimeout.
 	LookupTimeout time.Duration
@@ -104,7 +106,7 @@ func New(blobs portrait.Blobs, kv portrait.KV, opts Options, m Metrics) *Service
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	s := &Service{blobs: blobs, kv: kv, opts: opts, metrics: m, sem: make(chan struct{}, opts.MaxDecoders)}
-	s.cache.init()
+	s.cache.init(opts.CacheEntries)
 	return s
 }
 
@@ -384,6 +386,9 @@ func (s *Service) Set(ctx context.Context, sess portrait.Session, id portrait.In
 	}
 	return av, nil
 }
+
+// CacheLen returns the number of cached lookups.
+func (s *Service) CacheLen() int { return s.cache.len() }
 
 // Invalidate drops the cached answer for one chat of an instance, so the
 // next lookup asks the engine.

@@ -315,3 +315,19 @@ func TestSetAndLimits(t *testing.T) {
 		t.Errorf("messenger refusal: %v", err)
 	}
 }
+
+func TestCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	svc, id, _ := newService(t, avatar.Options{CacheEntries: 640})
+	m := &messenger{}
+	m.set("", nil, "", portrait.ErrNoAccount)
+	for i := 0; i < 5000; i++ {
+		chat := portrait.MustChatID(portrait.TypeWhatsApp, fmt.Sprintf("1100%07d@c.us", i))
+		if _, err := svc.Get(ctx, m, id, chat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := svc.CacheLen(); n > 640 || n < 320 {
+		t.Errorf("cache holds %d entries, want at most 640 (and not emptied)", n)
+	}
+}

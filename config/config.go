@@ -30,6 +30,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	CacheTTL       time.Duration
+	CacheEntries   int64
 	LookupTimeout  time.Duration
 	UpstreamURLs   bool
 	MaxUploadBytes int64
@@ -95,6 +96,7 @@ func Settings() []Setting {
 		{"shutdown-timeout", "PORTRAIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 
 		{"cache-ttl", "PORTRAIT_CACHE_TTL", "10m", "how long a getAvatar result is served from memory before the messenger is asked again (an unchanged picture is not downloaded again)", dur(func(c *Config) *time.Duration { return &c.CacheTTL })},
+		{"cache-entries", "PORTRAIT_CACHE_ENTRIES", "1000000", "most getAvatar results kept in memory (about 200 bytes each); past it expired and then arbitrary entries make room", i64(func(c *Config) *int64 { return &c.CacheEntries })},
 		{"lookup-timeout", "PORTRAIT_LOOKUP_TIMEOUT", "20s", "how long one picture lookup may take before getAvatar answers 504", dur(func(c *Config) *time.Duration { return &c.LookupTimeout })},
 		{"upstream-urls", "PORTRAIT_UPSTREAM_URLS", "false", "true answers getAvatar with the messenger's own picture URL (which expires), as GREEN-API does, when the engine has one; portrait still keeps its copy", boolean(func(c *Config) *bool { return &c.UpstreamURLs })},
 		{"max-upload-bytes", "PORTRAIT_MAX_UPLOAD_BYTES", "33554432", "largest setProfilePicture/setGroupPicture request body in bytes (32 MiB); larger ones get 413", i64(func(c *Config) *int64 { return &c.MaxUploadBytes })},
