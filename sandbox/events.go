@@ -10,6 +10,7 @@ import (
 type event struct {
 	state  portrait.State
 	change *portrait.PictureChange
+	done   chan struct{} // closed once the sink has returned (or the queue is closed); may be nil
 }
 
 // queue delivers a session's events to its sink, in order, from its own
@@ -95,6 +96,9 @@ func (q *queue) run() {
 		} else {
 			q.sink.StateChanged(q.id, ev.state)
 		}
+		if ev.done != nil {
+			close(ev.done)
+		}
 	}
 }
 
@@ -104,6 +108,11 @@ func (q *queue) close() {
 	q.mu.Lock()
 	already := q.closed
 	q.closed = true
+	for _, ev := range q.items {
+		if ev.done != nil {
+			close(ev.done)
+		}
+	}
 	q.items = nil
 	q.mu.Unlock()
 	if !already {

@@ -251,14 +251,26 @@ type Update struct {
 // group in which the account is a member (or u.Role). Picture changes are
 // reported as a portrait.PictureChange (Kind self, contact or group) to the
 // authorized sessions of the instance; other changes report nothing.
+//
+// Update returns once the sinks have taken the change (as a messenger's
+// notification is acknowledged only once it was handled), so that a change
+// the caller saw succeed has been committed by the sink.
 func (e *Engine) Update(ctx context.Context, id portrait.InstanceID, chat string, u Update) error {
-	if err := e.update(ctx, id, chat, u); err != nil {
+	var delivered []<-chan struct{}
+	if err := e.update(ctx, id, chat, u, &delivered); err != nil {
 		return fmt.Errorf("sandbox: update %q of instance %d: %w", chat, id, err)
+	}
+	for _, d := range delivered {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: update %q of instance %d: the change is stored, but its event may not be handled yet: %w", chat, id, ctx.Err())
+		}
 	}
 	return nil
 }
 
-func (e *Engine) update(ctx context.Context, id portrait.InstanceID, chat string, u Update) error {
+func (e *Engine) update(ctx context.Context, id portrait.InstanceID, chat string, u Update, delivered *[]<-chan struct{}) error {
 	if len(u.Picture) > 0 && u.RemovePicture {
 		return errors.New("picture and removePicture given together")
 	}
@@ -368,7 +380,9 @@ func (e *Engine) update(ctx context.Context, id portrait.InstanceID, chat string
 	}
 	if change != nil {
 		for s := range in.sessions {
-			s.pictureChanged(*change)
+			if d := s.pictureChanged(*change); d != nil {
+				*delivered = append(*delivered, d)
+			}
 		}
 	}
 	return nil

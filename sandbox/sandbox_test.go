@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -845,5 +847,35 @@ func TestGeneratePicture(t *testing.T) {
 	}
 	if _, err := GeneratePicture("x", "gif"); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+// countSink counts picture changes as they are handed over.
+type countSink struct{ n atomic.Int32 }
+
+func (c *countSink) StateChanged(portrait.InstanceID, portrait.State) {}
+func (c *countSink) PictureChanged(portrait.InstanceID, portrait.PictureChange) {
+	time.Sleep(20 * time.Millisecond) // a sink that commits takes a moment
+	c.n.Add(1)
+}
+
+// TestUpdateWaitsForTheSink: Update returns only once the sink has taken
+// the change, as a messenger acknowledges a notification only once it was
+// handled, so that a change the caller saw succeed is committed.
+func TestUpdateWaitsForTheSink(t *testing.T) {
+	sink := &countSink{}
+	e := New(newMemKV(), nil, Options{})
+	s := open(t, e, portrait.TypeWhatsApp, sink)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.State() != portrait.StateAuthorized && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := e.Update(context.Background(), waID, "11001230001@c.us", Update{Picture: mustPicture(t, fmt.Sprint("alice-", i))}); err != nil {
+			t.Fatal(err)
+		}
+		if n := sink.n.Load(); n != int32(i) {
+			t.Fatalf("after Update %d returned the sink had %d changes", i, n)
+		}
 	}
 }

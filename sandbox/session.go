@@ -157,14 +157,18 @@ func (s *session) setStateLocked(st portrait.State) {
 }
 
 // pictureChanged reports a change to the sink if the session is authorized
-// (a session that is not connected hears nothing). in.mu must be held.
-func (s *session) pictureChanged(c portrait.PictureChange) {
+// (a session that is not connected hears nothing). It returns a channel
+// closed once the sink has taken the change, or nil when nothing is
+// reported. in.mu must be held.
+func (s *session) pictureChanged(c portrait.PictureChange) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.state != portrait.StateAuthorized {
-		return
+		return nil
 	}
-	s.events.push(event{change: &c})
+	done := make(chan struct{})
+	s.events.push(event{change: &c, done: done})
+	return done
 }
 
 // State returns the current state.

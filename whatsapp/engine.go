@@ -316,6 +316,9 @@ func (e *Engine) realClient(ctx context.Context, jid types.JID, log *slog.Logger
 	cli.EnableAutoReconnect = false
 	// portrait reads no chat history: do not download history blobs.
 	cli.ManualHistorySyncDownload = true
+	// Ack WhatsApp's notifications only after the event handlers return,
+	// that is after a picture change is committed (see onPicture).
+	cli.SynchronousAck = true
 	return waAdapter{cli}, nil
 }
 

@@ -173,22 +173,23 @@ func (s *session) onLoggedOut(c waClient, ev *events.LoggedOut) {
 	s.spawnLocked(func() { s.afterUnlink(old, jid) })
 }
 
-// onPicture queues a picture change for the sink. The conversion (which
-// may look a LID up in the store) runs on the outbox's goroutine.
+// onPicture hands a picture change to the sink on whatsmeow's own event
+// goroutine, and the client acks WhatsApp's notification only once it
+// returns (SynchronousAck): the sink commits the change before WhatsApp
+// learns it was received, so a crash in between makes WhatsApp send it
+// again instead of losing it. The sink's commit takes milliseconds.
 func (s *session) onPicture(c waClient, ev *events.Picture) {
 	s.mu.Lock()
 	ok := s.linkedClientLocked(c)
 	own := s.jid
+	sink := s.out.sink
 	s.mu.Unlock()
 	if !ok {
 		return
 	}
-	ev2 := *ev
-	s.out.push(func(sink portrait.EventSink) {
-		if change, ok := s.pictureChange(c, own, &ev2); ok {
-			sink.PictureChanged(s.id, change)
-		}
-	})
+	if change, ok := s.pictureChange(c, own, ev); ok {
+		sink.PictureChanged(s.id, change)
+	}
 }
 
 // pictureChange turns whatsmeow's picture event into portrait's. own is the
