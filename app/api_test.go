@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -522,4 +521,3 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-var _ = json.Marshal
