@@ -520,4 +520,3 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("request in flight: %v", err)
 	}
 }
-
