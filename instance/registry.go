@@ -46,7 +46,7 @@ func (l *Live) Settings() portrait.Settings { return *l.settings.Load() }
 type Registry struct {
 	store   portrait.Store
 	engines map[string]portrait.Engine
-	sink    portrait.EventSink
+	sink    *gate
 	log     *slog.Logger
 
 	reconcileMu sync.Mutex // serialises reconcile
@@ -59,7 +59,7 @@ type Registry struct {
 // NewRegistry returns a Registry over store. engines maps engine names to
 // engines; sink receives every session's events.
 func NewRegistry(store portrait.Store, engines map[string]portrait.Engine, sink portrait.EventSink, log *slog.Logger) *Registry {
-	return &Registry{store: store, engines: engines, sink: sink, log: log, live: map[portrait.InstanceID]*Live{}}
+	return &Registry{store: store, engines: engines, sink: newGate(sink), log: log, live: map[portrait.InstanceID]*Live{}}
 }
 
 // Start loads every instance and opens its session.
@@ -136,8 +136,12 @@ func (r *Registry) reconcile(ctx context.Context) error {
 	r.live = next
 	r.gen = gen
 	r.mu.Unlock()
-	for _, gone := range current {
+	for id := range next {
+		r.sink.publish(id)
+	}
+	for id, gone := range current {
 		r.closeLive(gone)
+		r.sink.forget(id)
 	}
 	return nil
 }

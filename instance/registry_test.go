@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +152,58 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(func() bool { _, ok := reg.Get(inst.ID); return !ok }, "the deletion")
+}
+
+// eagerEngine reports its first state from inside Open, before the
+// Registry has published the instance, as a real engine may.
+type eagerEngine struct{ sandbox *sandbox.Engine }
+
+func (e eagerEngine) Name() string { return "eager" }
+func (e eagerEngine) Open(ctx context.Context, inst portrait.Instance, sink portrait.EventSink) (portrait.Session, error) {
+	sink.StateChanged(inst.ID, portrait.StateStarting)
+	return e.sandbox.Open(ctx, inst, nopSink{})
+}
+
+// lookingSink records events and whether the Registry knew the instance
+// when each arrived (the hub looks instances up to build notifications).
+type lookingSink struct {
+	reg   **instance.Registry
+	mu    sync.Mutex
+	known []bool
+}
+
+func (s *lookingSink) StateChanged(id portrait.InstanceID, _ portrait.State) {
+	_, ok := (*s.reg).Get(id)
+	s.mu.Lock()
+	s.known = append(s.known, ok)
+	s.mu.Unlock()
+}
+func (s *lookingSink) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
+
+// TestEventsBeforePublication: an event an engine reports while Open runs
+// reaches the sink once the instance can be looked up, not before and not
+// never.
+func TestEventsBeforePublication(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var reg *instance.Registry
+	sink := &lookingSink{reg: &reg}
+	eng := eagerEngine{sandbox.New(db, nil, sandbox.Options{})}
+	reg = instance.NewRegistry(db, map[string]portrait.Engine{"eager": eng}, sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := reg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "eager"); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.known) != 1 || !sink.known[0] {
+		t.Fatalf("events seen (true = instance known then): %v; want [true]", sink.known)
+	}
 }
