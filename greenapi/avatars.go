@@ -1,6 +1,7 @@
 package greenapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -28,8 +29,26 @@ func (s *Server) getAvatar(q *request) *apiError {
 		}
 		return engineError(err, "look up the picture of "+chat.String())
 	}
-	writeJSON(q.w, http.StatusOK, avatarReply{URLAvatar: av.URL, Available: av.Available})
+	writeRaw(q.w, http.StatusOK, appendAvatarReply(make([]byte, 0, 48+len(av.URL)), av.URL, av.Available))
 	return nil
+}
+
+// appendAvatarReply appends getAvatar's reply, byte for byte what
+// json.Marshal(avatarReply{…}) gives, without reflection for the usual URL
+// (printable ASCII that JSON leaves unescaped).
+func appendAvatarReply(b []byte, url string, available bool) []byte {
+	for i := 0; i < len(url); i++ {
+		if c := url[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			out, _ := json.Marshal(avatarReply{URLAvatar: url, Available: available})
+			return append(b, out...)
+		}
+	}
+	b = append(b, `{"urlAvatar":"`...)
+	b = append(b, url...)
+	if available {
+		return append(b, `","available":true}`...)
+	}
+	return append(b, `","available":false}`...)
 }
 
 // readChat reads and validates the body of getAvatar and getAvatarAsync.

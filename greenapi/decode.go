@@ -25,6 +25,14 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	if r.ContentLength > maxJSONBytes {
 		return nil, tooLarge(maxJSONBytes, "")
 	}
+	if r.ContentLength > 0 {
+		// The usual case: read exactly what was announced.
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, validation("could not read the request body: %v", err)
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -67,6 +75,13 @@ type chatRequest struct {
 // the JSON object, which is what GREEN-API's own Python sample sends.
 func decodeChatRequest(body []byte, t portrait.InstanceType) (portrait.ChatID, *apiError) {
 	body = bytes.TrimSpace(body)
+	if s, ok := plainChatID(body); ok {
+		c, err := portrait.ParseChatID(t, s)
+		if err != nil {
+			return portrait.ChatID{}, validation("%v", err)
+		}
+		return c, nil
+	}
 	if len(body) == 0 {
 		return portrait.ChatID{}, validation(`the request body is empty; send {"chatId": "11001234567@c.us"}`)
 	}
@@ -114,6 +129,42 @@ func decodeChatRequest(body []byte, t portrait.InstanceType) (portrait.ChatID, *
 		return c, nil
 	}
 	return portrait.ChatID{}, validation("'chatId' is required")
+}
+
+// plainChatID reads the body almost every client sends, {"chatId": "…"}
+// (any white space, a value without escapes), without a JSON decoder; ok is
+// false for anything else, which decodeChatRequest then decodes in full.
+func plainChatID(b []byte) (string, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte("{"))
+	if !ok {
+		return "", false
+	}
+	rest, ok = bytes.CutPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(`"chatId"`))
+	if !ok {
+		return "", false
+	}
+	rest, ok = bytes.CutPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(":"))
+	if !ok {
+		return "", false
+	}
+	rest, ok = bytes.CutPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(`"`))
+	if !ok {
+		return "", false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return "", false
+	}
+	value, tail := rest[:end], bytes.TrimLeft(rest[end+1:], " \t\r\n")
+	if string(tail) != "}" || len(bytes.TrimSpace(value)) == 0 || bytes.IndexByte(value, '\\') >= 0 {
+		return "", false
+	}
+	for _, c := range value {
+		if c < 0x20 || c >= 0x80 {
+			return "", false // control characters, non-ASCII: the decoder's business
+		}
+	}
+	return strings.TrimSpace(string(value)), true
 }
 
 // jsonID reads a string or integer JSON value. present is false for a

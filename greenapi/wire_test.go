@@ -1,7 +1,9 @@
 package greenapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -193,4 +195,40 @@ func TestEngineError(t *testing.T) {
 	if e := engineError(portrait.ErrUpstreamRateLimit, "x"); e.retryAfter <= 0 {
 		t.Error("a 429 from the messenger's limit carries no Retry-After")
 	}
+}
+
+// FuzzPlainChatID: the fast path agrees with encoding/json whenever it
+// answers.
+func FuzzPlainChatID(f *testing.F) {
+	for _, s := range []string{`{"chatId":"11001234567@c.us"}`, "{ \"chatId\" :\t\" 1@lid \" }", `{"chatId":"a\"b"}`, `{"chatId":""}`, `{"chatId":"x","y":1}`, `{"chatid":"x"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := plainChatID(bytes.TrimSpace(body))
+		if !ok {
+			return
+		}
+		var v map[string]any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("fast path accepted %q, which is not JSON: %v", body, err)
+		}
+		s, isString := v["chatId"].(string)
+		if len(v) != 1 || !isString || strings.TrimSpace(s) != got {
+			t.Fatalf("fast path read %q from %q; encoding/json reads %v", got, body, v)
+		}
+	})
+}
+
+// FuzzAvatarReply: the hand-written reply is exactly json.Marshal's.
+func FuzzAvatarReply(f *testing.F) {
+	f.Add("http://127.0.0.1:8780/avatars/b1e0185ba7dae58b7e603a70592eb472cbfac01a.jpg", true)
+	f.Add("https://pps.whatsapp.net/v/t61/1.jpg?ccb=11-4&oh=01&oe=6946B8E0", false)
+	f.Add("", true)
+	f.Add("a\"b\\c<d>\x01é", false)
+	f.Fuzz(func(t *testing.T, url string, available bool) {
+		want, _ := json.Marshal(avatarReply{URLAvatar: url, Available: available})
+		if got := appendAvatarReply(nil, url, available); !bytes.Equal(got, want) {
+			t.Fatalf("appendAvatarReply(%q) = %s, json.Marshal = %s", url, got, want)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type Metrics struct {
 	cache          *prometheus.CounterVec
 	processSeconds prometheus.Histogram
 	processErrors  prometheus.Counter
+
+	requestCounters sync.Map // requestKey → prometheus.Counter
 
 	enqueued        *prometheus.CounterVec
 	deliveries      *prometheus.CounterVec
@@ -89,9 +92,20 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// Request counts one API request.
+type requestKey struct {
+	method string
+	code   int
+}
+
+// Request counts one API request. The counter of each method and status
+// is looked up once and kept: this runs on every request.
 func (m *Metrics) Request(method string, code int) {
-	m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	k := requestKey{method, code}
+	c, ok := m.requestCounters.Load(k)
+	if !ok {
+		c, _ = m.requestCounters.LoadOrStore(k, m.requests.WithLabelValues(method, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // Avatar returns the hooks the avatar service reports through.
