@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-// The stub below answers like the wire contract (shared/contract.md) and
+// The stub below answers as GREEN-API documents its wire format and
 // records what the SDKs send. It is not portrait: it pins the SDKs' wire
 // behaviour documented in README.md and checks that compat.mjs and Run work.
 
