@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/portrait-dev/portrait"
 )
@@ -51,7 +53,41 @@ func Open(dir string) (*Dir, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("blobdir: open %s: not a directory", dir)
 	}
+	sweep(abs)
 	return &Dir{root: abs}, nil
+}
+
+// staleTemp is how old a temporary file must be before Open removes it:
+// older than any write in progress, so that a second process opening the
+// directory does not remove another's half-written file.
+const staleTemp = time.Hour
+
+// sweep removes temporary files that a crash left behind in the shard
+// directories. It is best effort: what it cannot remove stays.
+func sweep(root string) {
+	shards, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-staleTemp)
+	for _, sh := range shards {
+		if !sh.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, sh.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), ".tmp-") {
+				continue
+			}
+			if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 }
 
 // Path returns the absolute path of the directory.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/portrait-dev/portrait"
 )
@@ -329,5 +330,44 @@ func TestContextCanceled(t *testing.T) {
 	}
 	if _, err := d.Open(ctx, "abc"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Open with a canceled context: %v", err)
+	}
+}
+
+// TestOpenSweepsStaleTemporaryFiles: a crash mid-Put leaves a .tmp- file;
+// the next Open removes it once it is old, and leaves blobs and fresh
+// temporary files (another process's write in progress) alone.
+func TestOpenSweepsStaleTemporaryFiles(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(context.Background(), "abcdef", []byte("picture")); err != nil {
+		t.Fatal(err)
+	}
+	shard := filepath.Join(root, "ab")
+	stale, fresh := filepath.Join(shard, ".tmp-111"), filepath.Join(shard, ".tmp-222")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary file was removed: %v", err)
+	}
+	if b, err := d.Open(context.Background(), "abcdef"); err != nil {
+		t.Errorf("the blob is gone: %v", err)
+	} else {
+		b.Close()
 	}
 }

@@ -207,7 +207,10 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 			return
 		}
 		if _, err := h.queue.DeleteMany(context.WithoutCancel(ctx), id, delivered); err != nil {
-			h.log.Warn("deleting delivered notifications; they may be delivered again", "idInstance", int64(id), "err", err)
+			// Kept, to be deleted with the next batch; a restart before
+			// then delivers them again.
+			h.log.Warn("deleting delivered notifications failed; retrying with the next batch", "idInstance", int64(id), "err", err)
+			return
 		}
 		delivered = delivered[:0]
 	}
