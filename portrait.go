@@ -94,6 +94,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 type KV interface {
 	// Get returns the value stored under key, or ErrNotFound.
 	Get(ctx context.Context, id InstanceID, key string) ([]byte, error)
-	// Put stores value under key, replacing any previous value.
+	// Put stores value under key, replacing any previous value. It returns
+	// ErrNotFound when the instance does not exist.
 	Put(ctx context.Context, id InstanceID, key string, value []byte) error
+	// DeleteKey removes the value under key; a missing key is not an error.
+	DeleteKey(ctx context.Context, id InstanceID, key string) error
 }

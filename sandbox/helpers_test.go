@@ -166,3 +166,13 @@ func mustPicture(t *testing.T, seed string) []byte {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func (kv *memKV) DeleteKey(ctx context.Context, id portrait.InstanceID, k string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	delete(kv.m, kv.key(id, k))
+	return nil
+}

@@ -370,7 +370,7 @@ func (e *Engine) update(ctx context.Context, id portrait.InstanceID, chat string
 		change = &portrait.PictureChange{Chat: cid, Kind: kind, Author: u.Author, PictureID: p.ID, At: p.ChangedAt}
 	case u.RemovePicture && *target != nil:
 		*target = nil
-		if err := e.kv.Put(ctx, id, keyPicture+key, nil); err != nil {
+		if err := e.kv.DeleteKey(ctx, id, keyPicture+key); err != nil {
 			return fmt.Errorf("remove picture: %w", err)
 		}
 		change = &portrait.PictureChange{Chat: cid, Kind: kind, Author: u.Author, Removed: true, At: e.now()}

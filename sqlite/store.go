@@ -187,6 +187,19 @@ func (db *DB) Put(ctx context.Context, id portrait.InstanceID, key string, value
 	return nil
 }
 
+// DeleteKey removes the value under key of instance id; a missing key (or
+// instance) is not an error.
+func (db *DB) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM kv WHERE instance_id = ? AND key = ?`, int64(id), key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete %q of instance %d: %w", key, id, err)
+	}
+	return nil
+}
+
 // execOne runs a statement that should affect one row, and returns
 // portrait.ErrNotFound if it affected none.
 func execOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) portrait.Store) {
 		{"NotFound", testNotFound},
 		{"KV", testKV},
 		{"KVIsolation", testKVIsolation},
+		{"KVDeleteKey", testKVDeleteKey},
 		{"KVValues", testKVValues},
 		{"CallerSlicesNotRetained", testCallerSlices},
 		{"Generation", testGeneration},
@@ -415,6 +416,30 @@ func testKVIsolation(t *testing.T, s portrait.Store) {
 	wantNotFound(t, "Get of a key only another instance has", err)
 	put(t, s, b.ID, "world", []byte("b world, again"))
 	wantValue(t, s, a.ID, "world", []byte("a world"))
+}
+
+func testKVDeleteKey(t *testing.T, s portrait.Store) {
+	a, b := newInstance(1101000001), newInstance(1101000002)
+	create(t, s, a)
+	create(t, s, b)
+	put(t, s, a.ID, "device", []byte("a"))
+	put(t, s, a.ID, "other", []byte("kept"))
+	put(t, s, b.ID, "device", []byte("b"))
+	if err := s.DeleteKey(t.Context(), a.ID, "device"); err != nil {
+		t.Fatalf("DeleteKey: %v", err)
+	}
+	_, err := s.Get(t.Context(), a.ID, "device")
+	wantNotFound(t, "Get after DeleteKey", err)
+	wantValue(t, s, a.ID, "other", []byte("kept"))
+	wantValue(t, s, b.ID, "device", []byte("b"))
+	if err := s.DeleteKey(t.Context(), a.ID, "device"); err != nil {
+		t.Errorf("DeleteKey of a missing key: %v", err)
+	}
+	if err := s.DeleteKey(t.Context(), 1101999999, "device"); err != nil {
+		t.Errorf("DeleteKey of an unknown instance: %v", err)
+	}
+	put(t, s, a.ID, "device", []byte("again"))
+	wantValue(t, s, a.ID, "device", []byte("again"))
 }
 
 func testKVValues(t *testing.T, s portrait.Store) {

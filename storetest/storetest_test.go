@@ -185,6 +185,16 @@ func (m *memStore) Put(ctx context.Context, id portrait.InstanceID, key string, 
 	return nil
 }
 
+func (m *memStore) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	delete(m.kv[id], key)
+	return nil
+}
+
 func (m *memStore) Close() error { return nil }
 
 // usec truncates t to microseconds in UTC, as PostgreSQL keeps times.

@@ -272,11 +272,13 @@ func (e *Engine) loadJID(ctx context.Context, id portrait.InstanceID) (types.JID
 
 // saveJID remembers the device JID of instance id; the empty JID forgets it.
 func (e *Engine) saveJID(ctx context.Context, id portrait.InstanceID, jid types.JID) error {
-	var v []byte
-	if !jid.IsEmpty() {
-		v = []byte(jid.String())
+	if jid.IsEmpty() {
+		if err := e.kv.DeleteKey(ctx, id, keyDevice); err != nil {
+			return fmt.Errorf("forgetting the device JID: %w", err)
+		}
+		return nil
 	}
-	if err := e.kv.Put(ctx, id, keyDevice, v); err != nil {
+	if err := e.kv.Put(ctx, id, keyDevice, []byte(jid.String())); err != nil {
 		return fmt.Errorf("storing the device JID: %w", err)
 	}
 	return nil

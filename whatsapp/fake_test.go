@@ -505,3 +505,10 @@ func waitStates(t *testing.T, sink *recSink, want ...portrait.State) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func (kv *memKV) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	delete(kv.m, fmt.Sprint(id, "/", key))
+	return nil
+}
