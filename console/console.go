@@ -25,7 +25,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait/greenapi"
@@ -91,6 +93,38 @@ type handler struct {
 	index   asset
 	assets  map[string]asset // by file name
 	csrf    *http.CrossOriginProtection
+
+	failMu   sync.Mutex
+	failures []time.Time // failed sign-ins within the last failWindow
+}
+
+// Failed sign-ins are limited: at most maxFailures within failWindow,
+// across all clients (the admin token is one secret for the whole server),
+// after which sign-ins are refused until the window has moved on.
+const (
+	maxFailures = 10
+	failWindow  = time.Minute
+)
+
+// tooManyFailures reports whether sign-ins are locked for now and, if not
+// and failed is true, records a failure.
+func (h *handler) tooManyFailures(now time.Time, failed bool) bool {
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	keep := h.failures[:0]
+	for _, t := range h.failures {
+		if now.Sub(t) < failWindow {
+			keep = append(keep, t)
+		}
+	}
+	h.failures = keep
+	if len(h.failures) >= maxFailures {
+		return true
+	}
+	if failed {
+		h.failures = append(h.failures, now)
+	}
+	return false
 }
 
 // New returns the console's handler. It expects every request whose path is
@@ -230,8 +264,14 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.signin(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
+	if h.tooManyFailures(time.Now(), false) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(failWindow/time.Second)))
+		h.signin(w, r, http.StatusTooManyRequests, "Too many wrong tokens in the last minute. Please wait a minute and try again.")
+		return
+	}
 	want, got := sha256.Sum256([]byte(h.opts.AdminToken)), sha256.Sum256([]byte(r.PostForm.Get("token")))
 	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		h.tooManyFailures(time.Now(), true)
 		h.signin(w, r, http.StatusUnauthorized, "That is not the admin token.")
 		return
 	}

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -145,6 +146,27 @@ func TestWrongToken(t *testing.T) {
 		if token != "" && strings.Contains(body, token) {
 			t.Errorf("the form repeats the token %q", token)
 		}
+	}
+}
+
+// TestFailedSignInsAreLimited: after ten wrong tokens in a minute the
+// console refuses sign-ins, the right token included, with 429.
+func TestFailedSignInsAreLimited(t *testing.T) {
+	h := console.New(console.Options{AdminToken: testToken})
+	for i := 0; i < 10; i++ {
+		if resp, _ := do(t, h, "POST", "/console/login", form(fmt.Sprint("guess-", i)), "Content-Type", formType); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	for _, token := range []string{"guess-10", testToken} {
+		resp, body := do(t, h, "POST", "/console/login", form(token), "Content-Type", formType)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || len(resp.Cookies()) != 0 || !strings.Contains(body, "wait a minute") {
+			t.Errorf("token %q after ten failures: %d, Retry-After %q, cookies %v", token, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Cookies())
+		}
+	}
+	// Another server (handler) is not affected.
+	if resp, _ := do(t, console.New(console.Options{AdminToken: testToken}), "POST", "/console/login", form(testToken), "Content-Type", formType); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a fresh console: %d", resp.StatusCode)
 	}
 }
 
