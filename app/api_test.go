@@ -190,7 +190,7 @@ func TestSettings(t *testing.T) {
 
 // TestLifecycle: state, QR, logout, simulated scan, reboot.
 func TestLifecycle(t *testing.T) {
-	s := start(t, "--sandbox-start-delay", "200ms")
+	s := start(t, "--sandbox-start-delay", "2s")
 	ctx := context.Background()
 	c := s.wa()
 	waitState := func(want string) {
@@ -207,13 +207,15 @@ func TestLifecycle(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	// Just started: starting, and the avatar methods say so.
-	if st, _ := c.GetStateInstance(ctx); st == client.StateStarting {
-		_, err := c.GetAvatar(ctx, "11001230001@c.us")
-		var ce *client.Error
-		if !errors.As(err, &ce) || ce.StatusCode != 400 || ce.Message != "instance in starting process try later" {
-			t.Errorf("getAvatar while starting: %v", err)
-		}
+	// Just started (well within the 2 s start delay): starting, and the
+	// avatar methods say so.
+	if st, err := c.GetStateInstance(ctx); err != nil || st != client.StateStarting {
+		t.Fatalf("right after the start: %q, %v; want starting", st, err)
+	}
+	_, err := c.GetAvatar(ctx, "11001230001@c.us")
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != 400 || ce.Message != "instance in starting process try later" {
+		t.Errorf("getAvatar while starting: %v", err)
 	}
 	waitState(client.StateAuthorized)
 	if qr, err := c.QR(ctx); err != nil || qr.Type != client.QRAlreadyLogged || qr.Message != "instance account already authorized" {
@@ -223,8 +225,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("logout: %v, %v", ok, err)
 	}
 	waitState(client.StateNotAuthorized)
-	_, err := c.GetAvatar(ctx, "11001230001@c.us")
-	var ce *client.Error
+	_, err = c.GetAvatar(ctx, "11001230001@c.us")
 	if !errors.As(err, &ce) || ce.StatusCode != 400 || ce.Message != "instance account not authorized" {
 		t.Errorf("getAvatar when not authorized: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -157,7 +158,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if !contains(engineNames, *engine) {
+		if !slices.Contains(engineNames, *engine) {
 			return fmt.Errorf("portrait: unknown engine %q (available: %s)", *engine, strings.Join(engineNames, ", "))
 		}
 		if *engine == whatsapp.Name && t != portrait.TypeWhatsApp {
@@ -297,13 +298,4 @@ func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s\n", out)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

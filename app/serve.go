@@ -51,6 +51,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("portrait: listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if !cfg.PublicURLGiven {
+		// Derived from the address really listened on (port 0 picks one).
+		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
+	}
+
 	m := metrics.New()
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
@@ -103,21 +113,6 @@ func serve(ctx context.Context, env Env, args []string) error {
 	m.QueueDepth(store.Depths)
 	reg := instance.NewRegistry(store, engines, &events{hub: hub, log: log}, log)
 	hub.SetRegistry(reg)
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("portrait: listen on %s: %w", cfg.Listen, err)
-	}
-	defer ln.Close()
-	if port := ln.Addr().(*net.TCPAddr).Port; strings.HasSuffix(cfg.Listen, ":0") && !userSet(env, args, "public-url") {
-		// Port 0 (tests): the public URL can only be known now.
-		host, _, _ := net.SplitHostPort(cfg.Listen)
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "localhost"
-		}
-		cfg.PublicURL = "http://" + net.JoinHostPort(host, fmt.Sprint(port))
-		avatars.SetPublicURL(cfg.PublicURL)
-	}
 
 	if err := reg.Start(ctx); err != nil {
 		return err
@@ -264,23 +259,6 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// userSet reports whether a setting was given on the command line or in the
-// environment.
-func userSet(env Env, args []string, flagName string) bool {
-	for _, s := range config.Settings() {
-		if s.Flag == flagName && env.Getenv(s.Env) != "" {
-			return true
-		}
-	}
-	for _, a := range args {
-		a = strings.TrimLeft(a, "-")
-		if a == flagName || strings.HasPrefix(a, flagName+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // events receives every engine event, logs it and hands it to the hub,

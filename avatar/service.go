@@ -110,10 +110,6 @@ func New(blobs portrait.Blobs, kv portrait.KV, opts Options, m Metrics) *Service
 	return s
 }
 
-// SetPublicURL changes the base of the URLs handed out. It is meant for
-// start-up, before the service is used.
-func (s *Service) SetPublicURL(u string) { s.opts.PublicURL = strings.TrimRight(u, "/") }
-
 // Get looks up chat's picture on sess for instance id. Results come from
 // the cache while fresh; otherwise one engine lookup serves every concurrent
 // caller. Engine failures are errors, never "no picture":
@@ -179,7 +175,7 @@ func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey,
 		err = fmt.Errorf("%w: %v", portrait.ErrUpstreamTimeout, err)
 	}
 	var av Avatar
-	var pictureID string
+	var pictureID, upstream string
 	switch {
 	case errors.Is(err, portrait.ErrPictureHidden):
 		s.outcome(OutcomeHidden)
@@ -206,8 +202,8 @@ func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey,
 		return Avatar{}, err
 	case rp.Unchanged && havePrev:
 		s.outcome(OutcomeUnchanged)
-		pictureID = prev.PictureID
-		av = Avatar{URL: s.pick(prev.Key, prev.Upstream), Available: true, Key: prev.Key}
+		pictureID, upstream = prev.PictureID, prev.Upstream
+		av = Avatar{URL: s.pick(prev.Key, upstream), Available: true, Key: prev.Key}
 	case rp.Unchanged:
 		s.outcome(OutcomeError)
 		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
@@ -223,15 +219,11 @@ func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey,
 			return Avatar{}, err
 		}
 		s.outcome(OutcomePicture)
-		pictureID = rp.ID
-		av = Avatar{URL: s.pick(key, rp.URL), Available: true, Key: key}
+		pictureID, upstream = rp.ID, rp.URL
+		av = Avatar{URL: s.pick(key, upstream), Available: true, Key: key}
 		if err := s.remember(ctx, k, known{PictureID: rp.ID, Key: key, Upstream: rp.URL}); err != nil {
 			return Avatar{}, err
 		}
-	}
-	upstream := ""
-	if av.Key != "" && av.URL != s.URL(av.Key) {
-		upstream = av.URL
 	}
 	s.cache.put(k, entry{avatar: av, pictureID: pictureID, upstream: upstream, expires: s.opts.Now().Add(s.opts.CacheTTL)})
 	return av, nil

@@ -24,6 +24,7 @@ type Config struct {
 	Listen          string
 	DataDir         string
 	PublicURL       string
+	PublicURLGiven  bool // PublicURL was set by flag or environment, not derived from Listen
 	AdminToken      string
 	LogLevel        string
 	LogFormat       string
@@ -87,7 +88,7 @@ func Settings() []Setting {
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return errors.New("must be an absolute http:// or https:// URL")
 			}
-			c.PublicURL = strings.TrimRight(v, "/")
+			c.PublicURL, c.PublicURLGiven = strings.TrimRight(v, "/"), true
 			return nil
 		}},
 		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "", "enables the admin API under /admin/ for clients sending 'Authorization: Bearer <token>'; empty keeps it off", str(func(c *Config) *string { return &c.AdminToken })},
@@ -243,7 +244,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	c := Config{MaxDecoders: runtime.GOMAXPROCS(0), SandboxFaults: true}
 	settings := Settings()
 	for _, s := range settings {
-		if s.Default == "" || strings.ContainsAny(s.Default, "<'") || s.Default == "GOMAXPROCS" {
+		if s.Default == "" || describedDefault[s.Flag] {
 			continue
 		}
 		if err := s.set(&c, s.Default); err != nil {
@@ -270,7 +271,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + publicHost(c.Listen)
+		c.PublicURL = DefaultPublicURL(c.Listen)
 	}
 	return c, nil
 }
@@ -286,6 +287,15 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// describedDefault names the settings whose Default is a description for
+// people (the value is worked out elsewhere), not a value to apply.
+var describedDefault = map[string]bool{"public-url": true, "max-decoders": true, "rate-limits": true}
+
+// DefaultPublicURL is the public URL used when none is configured: the
+// address the server listens on, with a wildcard host turned into
+// localhost.
+func DefaultPublicURL(listen string) string { return "http://" + publicHost(listen) }
 
 // publicHost turns a listen address into one a client can reach: a wildcard
 // host becomes localhost.

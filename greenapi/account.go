@@ -208,23 +208,6 @@ func (s *Server) getStateInstance(q *request) *apiError {
 	return nil
 }
 
-// ownAvatar returns the stable URL of the account's own picture, or "" when
-// there is none or it cannot be had now.
-func (s *Server) ownAvatar(q *request, acc portrait.Account) string {
-	if q.live.Session.State() != portrait.StateAuthorized || acc.Wid == "" {
-		return ""
-	}
-	self, err := portrait.ParseChatID(q.live.Type, acc.Wid)
-	if err != nil {
-		return ""
-	}
-	av, err := s.Avatars.Get(q.ctx(), q.live.Session, q.live.ID, self)
-	if err != nil {
-		return ""
-	}
-	return av.URL
-}
-
 // getWaSettings: own avatar, phone, state and device id.
 func (s *Server) getWaSettings(q *request) *apiError {
 	acc := q.live.Session.Account()
@@ -233,7 +216,7 @@ func (s *Server) getWaSettings(q *request) *apiError {
 		Phone         string         `json:"phone"`
 		StateInstance portrait.State `json:"stateInstance"`
 		DeviceID      string         `json:"deviceId"`
-	}{s.ownAvatar(q, acc), acc.Phone, q.live.Session.State(), acc.DeviceID})
+	}{s.own(q.ctx(), q.live).URLAvatar, acc.Phone, q.live.Session.State(), acc.DeviceID})
 	return nil
 }
 
@@ -245,7 +228,7 @@ func (s *Server) getAccountSettings(q *request) *apiError {
 		Phone         string         `json:"phone"`
 		StateInstance portrait.State `json:"stateInstance"`
 		ChatID        string         `json:"chatId"`
-	}{s.ownAvatar(q, acc), acc.Phone, q.live.Session.State(), acc.Wid})
+	}{s.own(q.ctx(), q.live).URLAvatar, acc.Phone, q.live.Session.State(), acc.Wid})
 	return nil
 }
 
@@ -341,7 +324,7 @@ func (s *Server) getAuthorizationCode(q *request) *apiError {
 	if !present {
 		return validation("'phoneNumber' is required: the full international number, digits only, e.g. 11001234567")
 	}
-	if _, err := portrait.PhoneChatID(mustInt(phone)); err != nil || strings.HasPrefix(phone, "-") {
+	if _, err := portrait.ParseChatID(portrait.TypeWhatsApp, phone+"@c.us"); err != nil {
 		return validation("'phoneNumber' must be a full international phone number of 7 to 15 digits")
 	}
 	code, err := q.live.Session.PairingCode(q.ctx(), phone)
@@ -361,12 +344,4 @@ func (s *Server) getAuthorizationCode(q *request) *apiError {
 		return newError(http.StatusNotFound, "Not Found: linking by pairing code is not available for %s instances; use qr", q.live.Type)
 	}
 	return engineError(err, "get a pairing code")
-}
-
-func mustInt(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }

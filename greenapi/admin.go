@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -322,20 +321,14 @@ func (s *Server) adminSandboxScan(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"scanned": true})
 }
 
-// readBody reads a body of at most limit bytes.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
-	if r.ContentLength > limit {
-		return nil, tooLarge(limit, "")
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+// selfChat is the chat id of the account an instance is linked to; zero
+// when it is not linked.
+func selfChat(l *instance.Live) portrait.ChatID {
+	self, err := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(limit, "")
-		}
-		return nil, validation("could not read the request body: %v", err)
+		return portrait.ChatID{}
 	}
-	return b, nil
+	return self
 }
 
 // ownPicture is an account's own picture as the console shows it.
@@ -350,8 +343,8 @@ func (s *Server) own(ctx context.Context, l *instance.Live) ownPicture {
 	if l.Session == nil || l.Session.State() != portrait.StateAuthorized {
 		return ownPicture{}
 	}
-	self, err := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
-	if err != nil {
+	self := selfChat(l)
+	if self.IsZero() {
 		return ownPicture{}
 	}
 	av, err := s.Avatars.Get(ctx, l.Session, l.ID, self)
@@ -414,7 +407,7 @@ func (s *Server) adminProfilePicture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before := s.own(r.Context(), l)
-	self, _ := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
+	self := selfChat(l)
 	av, err := s.Avatars.Set(r.Context(), l.Session, l.ID, portrait.ChatID{}, self, up.file)
 	if err != nil {
 		e := engineError(err, "set the profile picture")

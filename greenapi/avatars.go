@@ -84,8 +84,7 @@ func (s *Server) setProfilePicture(q *request) *apiError {
 	if e != nil {
 		return e
 	}
-	self, _ := portrait.ParseChatID(q.live.Type, q.live.Session.Account().Wid)
-	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, portrait.ChatID{}, self, up.file)
+	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, portrait.ChatID{}, selfChat(q.live), up.file)
 	if errors.Is(err, portrait.ErrUpstreamRateLimit) {
 		reason := "rate-overlimit"
 		writeJSON(q.w, http.StatusOK, setProfilePictureReply{Reason: &reason})

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,8 +23,14 @@ const maxJSONBytes = 64 << 10
 // readJSONBody reads a JSON method's body, refusing more than maxJSONBytes
 // with 413.
 func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	if r.ContentLength > maxJSONBytes {
-		return nil, tooLarge(maxJSONBytes, "")
+	return readBody(w, r, maxJSONBytes)
+}
+
+// readBody reads a body of at most limit bytes, answering 413 before
+// reading anything when Content-Length already says it is larger.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit, "")
 	}
 	if r.ContentLength > 0 {
 		// The usual case: read exactly what was announced.
@@ -33,11 +40,11 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 		}
 		return b, nil
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, tooLarge(maxJSONBytes, "")
+			return nil, tooLarge(limit, "")
 		}
 		return nil, validation("could not read the request body: %v", err)
 	}
@@ -244,7 +251,7 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64, setting str
 				return upload{}, uploadError(err, limit, setting)
 			}
 			up.file, up.hasFile = b, true
-		case contains(wanted, name):
+		case slices.Contains(wanted, name):
 			b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
 				return upload{}, uploadError(err, limit, setting)
@@ -270,13 +277,4 @@ func uploadError(err error, limit int64, setting string) *apiError {
 		return tooLarge(limit, setting)
 	}
 	return validation("the multipart body could not be read: %v", err)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

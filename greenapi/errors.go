@@ -67,7 +67,7 @@ func engineError(err error, action string) *apiError {
 	case errors.Is(err, picture.ErrUnsupported):
 		return newError(http.StatusBadRequest, "%s: the file is not a JPEG, PNG, WebP or GIF picture (%v)", msgUnsupported, err)
 	case errors.Is(err, picture.ErrTooLarge):
-		return validation("%v; send a smaller picture", err)
+		return validation("%v; send a smaller picture (the limit is set by PORTRAIT_MAX_PIXELS)", err)
 	case errors.Is(err, portrait.ErrNotAuthorized):
 		return newError(http.StatusBadRequest, msgNotAuthorized)
 	case errors.Is(err, portrait.ErrStarting):

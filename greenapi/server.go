@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,8 +91,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.mux.ServeHTTP(sw, r)
 	route := "other"
-	if _, pattern := s.mux.Handler(r); pattern != "" {
-		route = pattern
+	if r.Pattern != "" { // set by the mux on r as it dispatched
+		route = r.Pattern
 	}
 	s.Metrics.Request(route, sw.status())
 	s.logRequest(r, r.URL.Path, sw.status(), start)
@@ -172,7 +173,7 @@ func (s *Server) dispatch(q *request, m *method) *apiError {
 		}
 		return newError(http.StatusNotFound, "Not Found: unexpected path segment after the token")
 	}
-	if !contains(m.verbs, q.r.Method) {
+	if !slices.Contains(m.verbs, q.r.Method) {
 		q.w.Header().Set("Allow", strings.Join(m.verbs, ", "))
 		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.name, strings.Join(m.verbs, " or "))
 	}

@@ -146,29 +146,35 @@ func (m *Metrics) Notify() notify.Metrics {
 	}
 }
 
-// QueueDepth registers gauges read at scrape time: the notifications
-// waiting in every queue and the instances that have any.
+// QueueDepth registers gauges read at scrape time, from one reading of
+// depths: the notifications waiting in every queue and the instances that
+// have any (both -1 when the store cannot be read).
 func (m *Metrics) QueueDepth(depths func(ctx context.Context) (map[portrait.InstanceID]int64, error)) {
-	read := func() (total, instances float64) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		d, err := depths(ctx)
-		if err != nil {
-			return -1, -1
-		}
+	m.Registry.MustRegister(queueDepth{depths: depths,
+		total: prometheus.NewDesc("portrait_notification_queue_depth",
+			"Notifications waiting in the queues of all instances (-1 when the store cannot be read).", nil, nil),
+		nonEmpty: prometheus.NewDesc("portrait_notification_queues_nonempty",
+			"Instances with at least one notification waiting.", nil, nil),
+	})
+}
+
+type queueDepth struct {
+	depths          func(ctx context.Context) (map[portrait.InstanceID]int64, error)
+	total, nonEmpty *prometheus.Desc
+}
+
+func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- q.total; ch <- q.nonEmpty }
+
+func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	total, instances := -1.0, -1.0
+	if d, err := q.depths(ctx); err == nil {
+		total, instances = 0, float64(len(d))
 		for _, n := range d {
 			total += float64(n)
 		}
-		return total, float64(len(d))
 	}
-	m.Registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "portrait_notification_queue_depth",
-			Help: "Notifications waiting in the queues of all instances (-1 when the store cannot be read).",
-		}, func() float64 { t, _ := read(); return t }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "portrait_notification_queues_nonempty",
-			Help: "Instances with at least one notification waiting.",
-		}, func() float64 { _, n := read(); return n }),
-	)
+	ch <- prometheus.MustNewConstMetric(q.total, prometheus.GaugeValue, total)
+	ch <- prometheus.MustNewConstMetric(q.nonEmpty, prometheus.GaugeValue, instances)
 }

@@ -65,7 +65,6 @@ type Hub struct {
 	reg      *instance.Registry
 	signals  map[portrait.InstanceID]chan struct{}
 	jobWake  chan struct{}
-	running  map[int64]bool // jobs being worked on
 	busy     map[portrait.InstanceID]bool
 	senders  map[portrait.InstanceID]*sender
 	sem      chan struct{}
@@ -92,7 +91,6 @@ func New(queue portrait.Queue, avatars *avatar.Service, opts Options, log *slog.
 		client:  newWebhookClient(opts.Timeout, opts.AllowPrivate),
 		signals: map[portrait.InstanceID]chan struct{}{},
 		jobWake: make(chan struct{}, 1),
-		running: map[int64]bool{},
 		busy:    map[portrait.InstanceID]bool{},
 		senders: map[portrait.InstanceID]*sender{},
 		sem:     make(chan struct{}, opts.Concurrency),
