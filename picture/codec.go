@@ -2,18 +2,18 @@ package picture
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"image"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
-
-	"golang.org/x/image/webp"
 )
 
 // Sniff judges the format of b from its magic bytes only. It returns
 // ErrEmpty for no bytes and ErrUnsupported for anything that is not a
-// JPEG, PNG, GIF or WebP header.
+// JPEG, PNG, GIF, WebP, AVIF or HEIC header.
 func Sniff(b []byte) (Format, error) {
 	switch {
 	case len(b) == 0:
@@ -27,40 +27,80 @@ func Sniff(b []byte) (Format, error) {
 	case len(b) >= 12 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP":
 		return WebP, nil
 	}
+	if f := sniffHEIF(b); f != "" {
+		return f, nil
+	}
 	return "", ErrUnsupported
 }
 
-// decodeConfig reads only the header of a picture of format f.
-func decodeConfig(f Format, data []byte) (image.Config, error) {
-	r := bytes.NewReader(data)
-	switch f {
+// header reads only the header of the job's picture: its stored
+// dimensions, and what the decode step and the estimate need.
+func (j *job) header() (w, h int, err error) {
+	r := bytes.NewReader(j.data)
+	switch j.format {
 	case JPEG:
-		return jpeg.DecodeConfig(r)
+		var f jpegFrame
+		if pos, err := f.parse(j.data); err == nil {
+			j.jpeg = &f
+			j.est.scanStart = pos
+			return f.width, f.height, nil
+		}
+		cfg, err := jpeg.DecodeConfig(r)
+		return cfg.Width, cfg.Height, err
 	case PNG:
-		return png.DecodeConfig(r)
+		cfg, err := png.DecodeConfig(r)
+		return cfg.Width, cfg.Height, err
 	case GIF:
-		return gif.DecodeConfig(r)
+		cfg, err := gif.DecodeConfig(r)
+		return cfg.Width, cfg.Height, err
 	case WebP:
-		return webp.DecodeConfig(r)
+		info, err := parseWebP(j.data)
+		if err != nil {
+			return 0, 0, err
+		}
+		j.webp = info
+		return info.width, info.height, nil
+	case AVIF, HEIC:
+		info, err := parseHEIF(j.data)
+		if err != nil {
+			return 0, 0, err
+		}
+		if info.format != j.format {
+			return 0, 0, fmt.Errorf("primary item is %s, not %s", info.format, j.format)
+		}
+		j.heif = info
+		w, h := info.width, info.height
+		if j.format == HEIC && info.quarterTurns()%2 == 1 {
+			// libheif turns the picture before handing it over.
+			w, h = h, w
+		}
+		return w, h, nil
 	}
-	return image.Config{}, errors.New("unknown format")
+	return 0, 0, errors.New("unknown format")
 }
 
-// decodeImage decodes a picture of format f with the standard decoders;
-// for a GIF that is its first frame.
-func decodeImage(f Format, data []byte) (image.Image, error) {
-	r := bytes.NewReader(data)
-	switch f {
+// decodeImage decodes the job's picture with a general-purpose decoder:
+// the standard ones, golang.org/x/image/webp, or the WebAssembly builds of
+// libavif and libheif. For a GIF or an animated WebP it is the first
+// frame. It also says how Y′CbCr samples of the result map to RGB.
+func (j *job) decodeImage() (image.Image, ycc, error) {
+	r := bytes.NewReader(j.data)
+	switch j.format {
 	case JPEG:
-		return jpeg.Decode(r)
+		img, err := jpeg.Decode(r)
+		return img, ycc{}, err
 	case PNG:
-		return png.Decode(r)
+		img, err := png.Decode(r)
+		return img, ycc{}, err
 	case GIF:
-		return gif.Decode(r)
+		img, err := gif.Decode(r)
+		return img, ycc{}, err
 	case WebP:
-		return webp.Decode(r)
+		return decodeWebP(j.data, j.webp)
+	case AVIF, HEIC:
+		return decodeHEIF(j.data, j.heif)
 	}
-	return nil, errors.New("unknown format")
+	return nil, ycc{}, errors.New("unknown format")
 }
 
 // encodeJPEG encodes m as a baseline JPEG without metadata.
@@ -71,4 +111,182 @@ func encodeJPEG(m *image.RGBA) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// estimate is the memory one picture holds while it is decoded and
+// scaled, in bytes.
+type estimate struct {
+	decode    int64 // the decoder's output and working memory
+	scale     int64 // the shrink, resample and encode buffers
+	scanStart int   // JPEG: offset of the first scan, for the scaled decoder
+}
+
+func (e estimate) bytes() int64 { return e.decode + e.scale }
+
+// Estimate returns the format of data and the memory, in bytes, that
+// Process would admit it with against a Budget: read from the header
+// only, the size of the decoded form (width × height × bytes per pixel of
+// what the decoder makes, plus its working memory) and of the scaling
+// buffers. Its errors are Process's for the same header.
+func Estimate(data []byte, lim Limits) (Format, int64, error) {
+	j := &job{data: data, max: lim.MaxPixels}
+	if j.max <= 0 {
+		j.max = DefaultMaxPixels
+	}
+	for _, s := range []func(*job) error{stepSniff, stepLimits} {
+		if err := s(j); err != nil {
+			return j.format, 0, err
+		}
+	}
+	return j.format, j.est.bytes(), nil
+}
+
+// estimate works out the job's estimate from its header.
+func (j *job) estimate() estimate {
+	e := estimate{scanStart: j.est.scanStart}
+	px := float64(j.width) * float64(j.height)
+	side := min(j.width, j.height)
+	var perPixel float64 // bytes per source pixel
+	switch j.format {
+	case JPEG:
+		if f := j.jpeg; f != nil {
+			// Scaled planes covering the centred square (plus an MCU of
+			// slack on each side), luma and chroma.
+			n := scaleFor(side, FullSize)
+			s := float64((side*n+7)/8 + 2*8*f.comps[0].h)
+			chroma := 0.0
+			if len(f.comps) == 3 {
+				c, y := f.comps[1], f.comps[0]
+				chroma = 2 * float64(c.h*c.v) / float64(y.h*y.v)
+			}
+			e.decode = int64(s * s * (1 + chroma))
+			side = (side*n + 7) / 8
+		} else {
+			perPixel = jpegFullBytesPerPixel(j.data)
+		}
+	case PNG:
+		perPixel = pngBytesPerPixel(j.data)
+	case GIF:
+		perPixel = 1
+	case WebP:
+		switch w := j.webp; {
+		case w.lossless:
+			// NRGBA plus the lossless decoder's transform buffers.
+			perPixel = 12
+		case w.alpha:
+			// Y′CbCr 4:2:0 and alpha, and the alpha plane's own decode.
+			perPixel = 1.5 + 1 + 4
+		default:
+			perPixel = 1.5
+		}
+	case AVIF, HEIC:
+		perPixel = j.heif.bytesPerPixel()
+	}
+	if e.decode == 0 {
+		e.decode = int64(px*perPixel) + int64(len(j.data))
+	}
+	// Scaling: the box-shrunk picture (m×m RGB), the resampler's
+	// intermediate rows (int32 per channel), the FullSize RGBA picture,
+	// the oriented copy and preview, and the two encoded outputs.
+	m := int64(min(side, 2*FullSize-1))
+	e.scale = 3*m*m + 12*FullSize*m + 3*4*FullSize*FullSize + 64<<10
+	return e
+}
+
+// jpegFullBytesPerPixel is what image/jpeg holds per pixel for a JPEG
+// that the scaled decoder does not take: its component planes, for a
+// progressive JPEG also their coefficients (an int32 each), and for CMYK
+// or RGB pictures the converted 4-byte pixels.
+func jpegFullBytesPerPixel(b []byte) float64 {
+	progressive, comps := jpegSOF(b)
+	if len(comps) == 0 {
+		return 4
+	}
+	hmax, vmax := 1, 1
+	for _, c := range comps {
+		hmax, vmax = max(hmax, c[0]), max(vmax, c[1])
+	}
+	planes := 0.0
+	for _, c := range comps {
+		planes += float64(c[0]*c[1]) / float64(hmax*vmax)
+	}
+	per := planes
+	if progressive {
+		per += 4 * planes
+	}
+	if len(comps) == 4 || (len(comps) == 3 && hmax == 1 && vmax == 1) {
+		per += 4
+	}
+	return per
+}
+
+// jpegSOF finds the frame header of a JPEG and returns whether it is
+// progressive and each component's sampling factors. It returns no
+// components when there is no readable frame header before the scan.
+func jpegSOF(b []byte) (progressive bool, comps [][2]int) {
+	i := 2
+	for i+4 <= len(b) {
+		if b[i] != 0xFF {
+			return false, nil
+		}
+		m := b[i+1]
+		switch {
+		case m == 0xFF:
+			i++
+			continue
+		case m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7):
+			i += 2
+			continue
+		case m == 0xDA || m == 0xD9:
+			return false, nil
+		}
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if n < 2 || i+2+n > len(b) {
+			return false, nil
+		}
+		seg := b[i+4 : i+2+n]
+		if m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC {
+			if len(seg) < 6 {
+				return false, nil
+			}
+			nc := int(seg[5])
+			if len(seg) < 6+3*nc {
+				return false, nil
+			}
+			for c := 0; c < nc; c++ {
+				f := seg[7+3*c]
+				comps = append(comps, [2]int{max(int(f>>4), 1), max(int(f&15), 1)})
+			}
+			return m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE, comps
+		}
+		i += 2 + n
+	}
+	return false, nil
+}
+
+// pngBytesPerPixel is the size of the pixel image/png decodes a PNG
+// into, from its IHDR (colour type and bit depth), half as much again
+// for an interlaced one (a pass is decoded beside the picture).
+func pngBytesPerPixel(b []byte) float64 {
+	if len(b) < 29 {
+		return 8
+	}
+	depth, ctype, interlace := b[24], b[25], b[28]
+	var per float64
+	switch ctype {
+	case 0: // grey
+		per = 1
+	case 3: // paletted
+		per = 1
+		depth = 8
+	default: // RGB, grey+alpha and RGBA become 4 or 8 bytes
+		per = 4
+	}
+	if depth == 16 {
+		per *= 2
+	}
+	if interlace != 0 {
+		per *= 1.5
+	}
+	return per
 }

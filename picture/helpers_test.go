@@ -424,7 +424,7 @@ func checkClean(t *testing.T, b []byte) {
 }
 
 // sentinels is the list of errors Process may wrap.
-var sentinels = []error{ErrEmpty, ErrUnsupported, ErrTooLarge}
+var sentinels = []error{ErrEmpty, ErrUnsupported, ErrTooLarge, ErrOverBudget, ErrBusy}
 
 // matchesExactly checks that err wraps want and no other sentinel.
 func matchesExactly(t *testing.T, err, want error) {

@@ -8,23 +8,32 @@
 // Process runs a short, ordered list of named steps; limits are checked
 // before any expensive work is done:
 //
-//  1. sniff: judge the format from the magic bytes (JPEG, PNG, GIF, WebP).
-//  2. limits: read the header only and refuse pictures with too many pixels.
-//  3. orientation: read the EXIF Orientation tag (JPEG APP1, WebP EXIF chunk).
-//  4. decode: decode the picture. Baseline JPEGs use a built-in decoder that
+//  1. sniff: judge the format from the magic bytes (JPEG, PNG, GIF, WebP,
+//     AVIF, HEIC).
+//  2. limits: read the header only, refuse pictures with too many pixels,
+//     and estimate the memory that decoding will hold (Estimate).
+//  3. orientation: read the EXIF Orientation tag (JPEG APP1, WebP EXIF
+//     chunk) or the HEIF transformations (AVIF irot/imir; HEIC pictures
+//     come out of their decoder already turned).
+//  4. admit: when Limits.Budget is set, wait until the estimate fits in
+//     it (or refuse a picture that could never fit).
+//  5. decode: decode the picture. Baseline JPEGs use a built-in decoder that
 //     scales by 1/2, 1/4 or 1/8 in the DCT domain and skips blocks outside
-//     the centred square; everything else uses the standard decoders
-//     (for a GIF, its first frame).
-//  5. scale: centre-crop to a square, box-shrink by an integer factor
+//     the centred square; PNG, GIF and still WebP use the standard and
+//     golang.org/x/image decoders (for a GIF, its first frame; for an
+//     animated WebP, its first frame); AVIF and HEIC use libavif and
+//     libheif compiled to WebAssembly, run by wazero (pure Go, no cgo).
+//  6. scale: centre-crop to a square, box-shrink by an integer factor
 //     straight from the decoded planes (flattening alpha onto white), then
 //     resample to FullSize with a Catmull-Rom kernel.
-//  6. orient: apply the EXIF orientation to the small picture.
-//  7. preview: resample the oriented picture to PreviewSize (Catmull-Rom).
-//  8. encode: encode both as baseline JPEGs with image/jpeg, which writes
+//  7. orient: apply the EXIF orientation to the small picture.
+//  8. preview: resample the oriented picture to PreviewSize (Catmull-Rom).
+//  9. encode: encode both as baseline JPEGs with image/jpeg, which writes
 //     no metadata (EXIF, ICC, XMP and comments are all dropped).
 package picture
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -39,6 +48,8 @@ const (
 	PNG  Format = "png"
 	WebP Format = "webp"
 	GIF  Format = "gif"
+	AVIF Format = "avif"
+	HEIC Format = "heic"
 )
 
 // FullSize is the side, in pixels, of the square picture Process makes.
@@ -58,6 +69,10 @@ type Limits struct {
 	// MaxPixels is the largest width*height, read from the header before
 	// decoding, that Process accepts; 0 (or less) means DefaultMaxPixels.
 	MaxPixels int64
+	// Budget, when not nil, is the process-wide decode memory that this
+	// call is admitted against (see Budget). nil means no bound beyond
+	// MaxPixels.
+	Budget *Budget
 }
 
 // Result is a normalised picture.
@@ -71,7 +86,8 @@ type Result struct {
 }
 
 // Errors returned by Sniff and Process. Every error Process returns
-// matches exactly one of them with errors.Is.
+// matches exactly one of them with errors.Is (an ErrBusy also matches the
+// context's error).
 var (
 	// ErrEmpty means the input has zero bytes.
 	ErrEmpty = errors.New("file is empty")
@@ -80,16 +96,32 @@ var (
 	ErrUnsupported = errors.New("unsupported media type")
 	// ErrTooLarge means the header declares more pixels than the limit.
 	ErrTooLarge = errors.New("picture has too many pixels")
+	// ErrOverBudget means that decoding the picture would need more
+	// memory than the whole of Limits.Budget: it can never be admitted.
+	ErrOverBudget = errors.New("picture needs more decode memory than the budget")
+	// ErrBusy means that the context ended while the picture waited for
+	// room in Limits.Budget; it also wraps the context's error.
+	ErrBusy = errors.New("decode budget busy")
 )
 
 // job carries one picture through the steps of Process.
 type job struct {
+	ctx    context.Context
 	data   []byte
 	max    int64
+	budget *Budget
 	format Format
 	width  int // stored (not yet oriented) dimensions from the header
 	height int
 	orient int
+
+	need    int64  // estimated bytes held while decoding and scaling
+	release func() // gives need back to the budget; nil when not admitted
+	est     estimate
+
+	webp *webpInfo
+	heif *heifInfo
+	jpeg *jpegFrame // parsed header when the scaled decoder takes it
 
 	// Decoded picture: exactly one of planes and img is set. canvas is
 	// the area, in the coordinates of the decoded picture, that stands for
@@ -97,6 +129,7 @@ type job struct {
 	// screen, and scaled JPEG decoding shrinks it).
 	planes *planar
 	img    image.Image
+	cc     ycc // how img's Y′CbCr samples, if any, map to RGB
 	canvas image.Rectangle
 
 	full    *image.RGBA
@@ -115,6 +148,7 @@ var steps = [...]step{
 	{"sniff", stepSniff},
 	{"limits", stepLimits},
 	{"orientation", stepOrientation},
+	{"admit", stepAdmit},
 	{"decode", stepDecode},
 	{"scale", stepScale},
 	{"orient", stepOrient},
@@ -126,19 +160,52 @@ var steps = [...]step{
 // limit, decodes, centre-crops to a square, scales to FullSize and
 // PreviewSize, applies the EXIF orientation and encodes both as JPEG.
 //
-// Every error wraps exactly one of ErrEmpty, ErrUnsupported and
-// ErrTooLarge.
+// Every error wraps exactly one of ErrEmpty, ErrUnsupported,
+// ErrTooLarge, ErrOverBudget and ErrBusy. Process waits for room in
+// lim.Budget without a deadline; use ProcessContext to bound the wait.
 func Process(data []byte, lim Limits) (Result, error) {
-	j := &job{data: data, max: lim.MaxPixels}
+	return ProcessContext(context.Background(), data, lim)
+}
+
+// ProcessContext is Process with a context that bounds the wait for room
+// in lim.Budget: when ctx ends first, the error wraps ErrBusy and ctx's
+// error. The context does not interrupt a decode once it has started.
+func ProcessContext(ctx context.Context, data []byte, lim Limits) (Result, error) {
+	j := &job{ctx: ctx, data: data, max: lim.MaxPixels, budget: lim.Budget}
 	if j.max <= 0 {
 		j.max = DefaultMaxPixels
 	}
+	defer j.giveBack()
 	for _, s := range steps {
 		if err := s.run(j); err != nil {
 			return Result{}, err
 		}
 	}
 	return j.res, nil
+}
+
+// admit holds n bytes of the budget for the job, giving back what it held
+// before.
+func (j *job) admit(n int64) error {
+	j.giveBack()
+	j.need = n
+	if j.budget == nil {
+		return nil
+	}
+	release, err := j.budget.acquire(j.ctx, n)
+	if err != nil {
+		return err
+	}
+	j.release = release
+	return nil
+}
+
+// giveBack returns the job's bytes to the budget.
+func (j *job) giveBack() {
+	if j.release != nil {
+		j.release()
+		j.release = nil
+	}
 }
 
 func stepSniff(j *job) error {
@@ -168,19 +235,24 @@ func checkPixels(f Format, w, h int, max int64) error {
 }
 
 func stepLimits(j *job) error {
-	cfg, err := decodeConfig(j.format, j.data)
+	var err error
+	j.width, j.height, err = j.header()
 	if err != nil {
 		return corrupt(j.format, err)
 	}
-	if err := checkPixels(j.format, cfg.Width, cfg.Height, j.max); err != nil {
+	if err := checkPixels(j.format, j.width, j.height, j.max); err != nil {
 		return err
 	}
-	j.width, j.height = cfg.Width, cfg.Height
+	j.est = j.estimate()
 	return nil
 }
 
 func stepOrientation(j *job) error {
-	j.orient = orientationOf(j.format, j.data)
+	if j.format == AVIF {
+		j.orient = j.heif.orientation()
+	} else {
+		j.orient = orientationOf(j.format, j.data)
+	}
 	j.res.Width, j.res.Height = j.width, j.height
 	if j.orient >= 5 {
 		j.res.Width, j.res.Height = j.height, j.width
@@ -188,30 +260,43 @@ func stepOrientation(j *job) error {
 	return nil
 }
 
+func stepAdmit(j *job) error {
+	return j.admit(j.est.bytes())
+}
+
 func stepDecode(j *job) error {
-	if j.format == JPEG {
-		// The scaled decoder handles baseline JPEGs; for anything it does
-		// not handle (or thinks is corrupt) the standard decoder decides.
-		if p, canvas, err := decodeJPEGScaled(j.data, FullSize); err == nil {
+	if j.jpeg != nil {
+		// The scaled decoder handles baseline JPEGs; for anything it
+		// thinks is corrupt the standard decoder decides, with the memory
+		// that a full decode needs.
+		f := j.jpeg
+		if p, canvas, err := f.decode(j.data, j.est.scanStart, scaleFor(min(f.width, f.height), FullSize)); err == nil {
 			j.planes, j.canvas = p, canvas
 			return nil
 		}
+		j.jpeg = nil
+		j.est = j.estimate()
+		if err := j.admit(j.est.bytes()); err != nil {
+			return err
+		}
 	}
-	img, err := decodeImage(j.format, j.data)
+	img, cc, err := j.decodeImage()
 	if err != nil {
 		return corrupt(j.format, err)
 	}
+	j.cc = cc
 	b := img.Bounds()
 	if err := checkPixels(j.format, b.Dx(), b.Dy(), j.max); err != nil {
 		return err
 	}
 	j.canvas = b
-	if j.format == GIF {
-		// A GIF's first frame may cover only part of its logical screen;
-		// the rest is transparent.
+	if j.format == GIF || (j.webp != nil && j.webp.animated) {
+		// The first frame of a GIF or an animated WebP may cover only
+		// part of its canvas; the rest is transparent.
 		j.canvas = image.Rect(0, 0, j.width, j.height)
 	}
-	if p := planarOf(img); p != nil {
+	if p := planarOf(img); p != nil && b == j.canvas {
+		p.cc = cc
 		j.planes = p
 	} else {
 		j.img = img
@@ -233,8 +318,10 @@ func stepScale(j *job) error {
 	if j.planes != nil {
 		mid = shrinkPlanar(j.planes, box, k)
 	} else {
-		mid = shrinkImage(j.img, box, k)
+		mid = shrinkImage(j.img, box, k, j.cc)
 	}
+	// The decoded picture is no longer needed.
+	j.planes, j.img = nil, nil
 	j.full = resample(mid, FullSize)
 	return nil
 }

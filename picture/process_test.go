@@ -193,7 +193,7 @@ func TestFlattenPremultiplied(t *testing.T) {
 	want := []byte{255, 127, 127}
 	for name, img := range map[string]image.Image{"rgba": pre, "nrgba": non} {
 		for _, k := range []int{1, 2, 4} {
-			out := shrinkImage(img, box, k)
+			out := shrinkImage(img, box, k, ycc{})
 			for i, v := range out.pix {
 				if abs(int(v)-int(want[i%3])) > 1 {
 					t.Fatalf("%s k=%d: pixel bytes %v, want %v", name, k, out.pix[:3], want)
@@ -202,11 +202,11 @@ func TestFlattenPremultiplied(t *testing.T) {
 		}
 	}
 	// A fully transparent black pixel is white, an opaque one is itself.
-	out := shrinkImage(&image.NRGBA{Pix: []byte{0, 0, 0, 0, 10, 20, 30, 255}, Stride: 8, Rect: image.Rect(0, 0, 2, 1)}, image.Rect(0, 0, 1, 1), 1)
+	out := shrinkImage(&image.NRGBA{Pix: []byte{0, 0, 0, 0, 10, 20, 30, 255}, Stride: 8, Rect: image.Rect(0, 0, 2, 1)}, image.Rect(0, 0, 1, 1), 1, ycc{})
 	if !bytes.Equal(out.pix, []byte{255, 255, 255}) {
 		t.Errorf("transparent black gives %v", out.pix)
 	}
-	out = shrinkImage(&image.NRGBA{Pix: []byte{0, 0, 0, 0, 10, 20, 30, 255}, Stride: 8, Rect: image.Rect(0, 0, 2, 1)}, image.Rect(1, 0, 2, 1), 1)
+	out = shrinkImage(&image.NRGBA{Pix: []byte{0, 0, 0, 0, 10, 20, 30, 255}, Stride: 8, Rect: image.Rect(0, 0, 2, 1)}, image.Rect(1, 0, 2, 1), 1, ycc{})
 	if !bytes.Equal(out.pix, []byte{10, 20, 30}) {
 		t.Errorf("opaque pixel gives %v", out.pix)
 	}
@@ -225,7 +225,7 @@ func TestBoxShrinkAverages(t *testing.T) {
 		}
 	}
 	a := shrinkPlanar(planarOf(src), src.Rect, 3)
-	b := shrinkImage(src, src.Rect, 3)
+	b := shrinkImage(src, src.Rect, 3, ycc{})
 	if a.w != 4 || b.w != 4 {
 		t.Fatalf("sizes %d, %d", a.w, b.w)
 	}
@@ -247,7 +247,7 @@ func TestBoxShrinkAverages(t *testing.T) {
 		sub.Cr[i] = 128
 	}
 	p := shrinkPlanar(planarOf(sub), sub.Rect, 3)
-	g := shrinkImage(sub, sub.Rect, 3)
+	g := shrinkImage(sub, sub.Rect, 3, ycc{})
 	for i := range p.pix {
 		if abs(int(p.pix[i])-int(g.pix[i])) > 2 {
 			t.Fatalf("4:2:0 planar and generic differ at %d: %v vs %v", i, p.pix, g.pix)

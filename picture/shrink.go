@@ -15,6 +15,7 @@ type planar struct {
 	cStride int
 	rect    image.Rectangle // luma coordinates that y covers
 	fx, fy  int
+	cc      ycc // how the samples map to RGB
 }
 
 // planarOf returns the planes of img when it is an *image.YCbCr or an
@@ -173,7 +174,7 @@ func shrinkPlanar(p *planar, box image.Rectangle, k int) *rgbImage {
 		cb.row(oy, scb)
 		cr.row(oy, scr)
 		for ox, s := range sy {
-			r, g, b := color.YCbCrToRGB(byte((s+half)/kk), byte((scb[ox]+half)/kk), byte((scr[ox]+half)/kk))
+			r, g, b := p.cc.rgb(byte((s+half)/kk), byte((scb[ox]+half)/kk), byte((scr[ox]+half)/kk))
 			dst[3*ox], dst[3*ox+1], dst[3*ox+2] = r, g, b
 		}
 	}
@@ -198,15 +199,16 @@ func convertPlanar(p *planar, box image.Rectangle, out *rgbImage) {
 		cx0 := p.rect.Min.X / p.fx
 		for ox, v := range ys {
 			ci := crow + (box.Min.X+ox)/p.fx - cx0
-			dst[3*ox], dst[3*ox+1], dst[3*ox+2] = color.YCbCrToRGB(v, p.cb[ci], p.cr[ci])
+			dst[3*ox], dst[3*ox+1], dst[3*ox+2] = p.cc.rgb(v, p.cb[ci], p.cr[ci])
 		}
 	}
 }
 
 // shrinkImage averages each k×k block of box into one pixel, flattening
 // any transparency onto white first. Pixels of box outside img's bounds
-// count as transparent.
-func shrinkImage(img image.Image, box image.Rectangle, k int) *rgbImage {
+// count as transparent. cc is how the samples of an *image.NYCbCrA map
+// to RGB.
+func shrinkImage(img image.Image, box image.Rectangle, k int, cc ycc) *rgbImage {
 	m := box.Dx() / k
 	w := m * k
 	out := &rgbImage{pix: make([]byte, 3*m*m), w: m, h: m}
@@ -215,6 +217,7 @@ func shrinkImage(img image.Image, box image.Rectangle, k int) *rgbImage {
 	row := make([]byte, 3*w)
 	acc := make([]uint32, 3*w)
 	fill := newRowFiller(img)
+	fill.cc = cc
 	for oy := 0; oy < m; oy++ {
 		clear(acc)
 		for t := 0; t < k; t++ {
@@ -245,6 +248,7 @@ type rowFiller struct {
 	img     image.Image
 	bounds  image.Rectangle
 	palette *[256][3]byte // flattened palette of an *image.Paletted
+	cc      ycc           // colour conversion of an *image.NYCbCrA
 }
 
 func newRowFiller(img image.Image) *rowFiller {
@@ -353,11 +357,17 @@ func (f *rowFiller) inside(dst []byte, x0, y int) {
 		for i := 0; i < n; i++ {
 			dst[3*i], dst[3*i+1], dst[3*i+2] = color.CMYKToRGB(s[4*i], s[4*i+1], s[4*i+2], s[4*i+3])
 		}
+	case *image.YCbCr:
+		for i := 0; i < n; i++ {
+			x := x0 + i
+			yi, ci := m.YOffset(x, y), m.COffset(x, y)
+			dst[3*i], dst[3*i+1], dst[3*i+2] = f.cc.rgb(m.Y[yi], m.Cb[ci], m.Cr[ci])
+		}
 	case *image.NYCbCrA:
 		for i := 0; i < n; i++ {
 			x := x0 + i
 			yi, ci, ai := m.YOffset(x, y), m.COffset(x, y), m.AOffset(x, y)
-			r, g, b := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+			r, g, b := f.cc.rgb(m.Y[yi], m.Cb[ci], m.Cr[ci])
 			a := m.A[ai]
 			dst[3*i], dst[3*i+1], dst[3*i+2] = flattenN(r, a), flattenN(g, a), flattenN(b, a)
 		}

@@ -1,0 +1,138 @@
+package picture
+
+import (
+	"flag"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The fixtures for WebP colours, animated WebP, AVIF and HEIC are made by
+// TestFormatFixtures with tools from Debian packages:
+//
+//	apt-get install -y webp libavif-bin libheif-examples
+//	go test -run TestFormatFixtures -format-fixtures ./picture
+var formatFixturesFlag = flag.Bool("format-fixtures", false,
+	"regenerate the WebP colour, animated WebP, AVIF and HEIC fixtures (needs cwebp, dwebp, img2webp, avifenc, heif-enc)")
+
+func TestFormatFixtures(t *testing.T) {
+	if !*formatFixturesFlag {
+		t.Skip("run with -format-fixtures to regenerate these fixtures")
+	}
+	tmp := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	td := func(name string) string {
+		p := filepath.Join("testdata", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// A lossy WebP photo and libwebp's own decode of it (without "fancy"
+	// chroma upsampling, which is what portrait does too).
+	photoPNG := write("photo.png", pngBytes(t, photoRGBA(96, 80)))
+	run("cwebp", "-quiet", "-q", "90", photoPNG, "-o", td("webp/photo-lossy.webp"))
+	run("dwebp", "-quiet", "-nofancy", td("webp/photo-lossy.webp"), "-o", td("webp/photo-lossy-dwebp.png"))
+
+	// An animation whose first frame is the quadrants and second blue.
+	quad := quadrants(160, 120)
+	quadPNG := write("quad.png", pngBytes(t, quad))
+	blue := quadrants(160, 120)
+	for i := 0; i < len(blue.Pix); i += 4 {
+		blue.Pix[i], blue.Pix[i+1], blue.Pix[i+2] = 0, 0, 255
+	}
+	bluePNG := write("blue.png", pngBytes(t, blue))
+	run("img2webp", "-loop", "0", "-lossy", "-q", "90", quadPNG, bluePNG, "-o", td("webp/animated.webp"))
+
+	// AVIF: plain, 10-bit, with each transformation, with alpha.
+	alphaPNG := write("alpha.png", pngBytes(t, alphaBands()))
+	for name, args := range map[string][]string{
+		"avif/quad.avif":       {"--min", "8", "--max", "16", "-y", "420", quadPNG},
+		"avif/quad-10bit.avif": {"--min", "8", "--max", "16", "-y", "420", "-d", "10", quadPNG},
+		"avif/quad-irot1.avif": {"--min", "8", "--max", "16", "-y", "420", "--irot", "1", quadPNG},
+		"avif/quad-imir0.avif": {"--min", "8", "--max", "16", "-y", "420", "--imir", "0", quadPNG},
+		"avif/quad-imir1.avif": {"--min", "8", "--max", "16", "-y", "420", "--imir", "1", quadPNG},
+		"avif/alpha.avif":      {"--min", "8", "--max", "16", "-y", "420", alphaPNG},
+	} {
+		run("avifenc", append(append([]string{"-j", "1", "-s", "8"}, args...), td(name))...)
+	}
+	// HEIC: plain, limited range, with alpha.
+	run("heif-enc", "-q", "90", "-o", td("heic/quad.heic"), quadPNG)
+	run("heif-enc", "-q", "90", "-o", td("heic/alpha.heic"), write("alpha2.png", pngBytes(t, doubled(alphaBands()))))
+
+	writeFormatFuzzSeeds(t)
+}
+
+// writeFormatFuzzSeeds writes the seed corpora of FuzzWebPContainer and
+// FuzzHEIF, and adds the new formats to FuzzProcess's.
+func writeFormatFuzzSeeds(t *testing.T) {
+	put := func(target, name string, b []byte) {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "seed-"+name), corpusEntry(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anim := readFixture(t, "webp/animated.webp")
+	offset := animation(t, 100, 80, 10, 6, readFixture(t, "webp/stored-2.webp"))
+	withAlpha := animation(t, 100, 80, 0, 0, readFixture(t, "webp/alpha-lossy.webp"))
+	for name, b := range map[string][]byte{
+		"animated":           anim,
+		"animated-offset":    offset,
+		"animated-alpha":     withAlpha,
+		"animated-truncated": anim[:len(anim)/2],
+		"lossy-alpha":        readFixture(t, "webp/alpha-lossy.webp"),
+		"lossless":           readFixture(t, "webp/stored-5.webp"),
+		"vp8x-only":          riffFile(riffChunk("VP8X", []byte{0x02, 0, 0, 0, 9, 0, 0, 9, 0, 0})),
+	} {
+		put("FuzzWebPContainer", name, b)
+		if name != "lossless" && name != "lossy-alpha" {
+			put("FuzzProcess", "webp-"+name, b)
+		}
+	}
+	for _, name := range []string{"quad", "quad-10bit", "quad-irot1", "quad-imir0", "alpha"} {
+		b := readFixture(t, "avif/"+name+".avif")
+		put("FuzzHEIF", "avif-"+name, b)
+		if name == "quad" || name == "alpha" {
+			put("FuzzProcess", "avif-"+name, b)
+			put("FuzzHEIF", "avif-"+name+"-truncated", b[:len(b)/2])
+		}
+	}
+	for _, name := range []string{"quad", "alpha"} {
+		b := readFixture(t, "heic/"+name+".heic")
+		put("FuzzHEIF", "heic-"+name, b)
+		put("FuzzProcess", "heic-"+name, b)
+	}
+}
+
+// doubled returns m scaled up twice by repeating pixels. (Small HEIC
+// pictures, under about 128 pixels a side, come out of libheif garbled.)
+func doubled(m *image.NRGBA) *image.NRGBA {
+	b := m.Bounds()
+	d := image.NewNRGBA(image.Rect(0, 0, 2*b.Dx(), 2*b.Dy()))
+	for y := 0; y < 2*b.Dy(); y++ {
+		for x := 0; x < 2*b.Dx(); x++ {
+			d.SetNRGBA(x, y, m.NRGBAAt(b.Min.X+x/2, b.Min.Y+y/2))
+		}
+	}
+	return d
+}
