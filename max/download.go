@@ -1,0 +1,178 @@
+package max
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"github.com/portrait-dev/portrait"
+)
+
+// maxRedirects bounds the redirects a download or upload follows.
+const maxRedirects = 3
+
+// maxUploadReply caps the upload server's reply.
+const maxUploadReply = 64 << 10
+
+// allowedURL reports whether u may be fetched: https, no credentials, on
+// one of Options.PictureHosts (see there).
+func (e *Engine) allowedURL(u *url.URL) bool {
+	if u.Scheme != "https" || u.User != nil {
+		return false
+	}
+	return hostAllowed(e.opts.PictureHosts, u.Hostname(), u.Port())
+}
+
+// hostAllowed matches host and port against the allowed entries.
+func hostAllowed(allowed []string, host, port string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" {
+		return false
+	}
+	for _, a := range allowed {
+		a = strings.ToLower(a)
+		if h, p, err := net.SplitHostPort(a); err == nil {
+			if host == strings.ToLower(h) && port == p {
+				return true
+			}
+			continue
+		}
+		if port != "" && port != "443" {
+			continue
+		}
+		if host == a || strings.HasSuffix(host, "."+a) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkURL parses raw and checks it is allowed. Errors name the host only:
+// MAX's addresses carry signatures and tokens.
+func (e *Engine) checkURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: unparsable address", ErrRefusedURL)
+	}
+	if !e.allowedURL(u) {
+		return nil, fmt.Errorf("%w: %s://%s", ErrRefusedURL, u.Scheme, u.Host)
+	}
+	return u, nil
+}
+
+// download fetches a picture: only from an allowed address, within
+// Options.DownloadTimeout, at most Options.MaxPictureBytes.
+func (e *Engine) download(ctx context.Context, raw string) ([]byte, error) {
+	u, err := e.checkURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.DownloadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("download from %s: %w", u.Host, err)
+	}
+	req.Header.Set("Accept", "image/*")
+	req.Header.Set("User-Agent", e.opts.UserAgent)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, httpError(ctx, "download from "+u.Host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download from %s: the server answered %s", u.Host, resp.Status)
+	}
+	limit := e.opts.MaxPictureBytes
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("download from %s: %w (%d bytes, limit %d)", u.Host, ErrPictureTooLarge, resp.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, httpError(ctx, "download from "+u.Host, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("download from %s: %w (more than %d bytes)", u.Host, ErrPictureTooLarge, limit)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("download from %s: empty picture", u.Host)
+	}
+	return data, nil
+}
+
+// upload posts jpeg as the multipart field "file" to the upload address
+// MAX handed out (PyMax api/uploads/service.py) and returns the photo
+// token of the reply.
+func (e *Engine) upload(ctx context.Context, raw string, jpeg []byte) (string, error) {
+	u, err := e.checkURL(raw)
+	if err != nil {
+		return "", err
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename="image.jpg"`)
+	h.Set("Content-Type", "image/jpeg")
+	part, err := mw.CreatePart(h)
+	if err == nil {
+		_, err = part.Write(jpeg)
+	}
+	if err == nil {
+		err = mw.Close()
+	}
+	if err != nil {
+		return "", fmt.Errorf("upload to %s: %w", u.Host, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.DownloadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), &body)
+	if err != nil {
+		return "", fmt.Errorf("upload to %s: %w", u.Host, err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("User-Agent", e.opts.UserAgent)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return "", httpError(ctx, "upload to "+u.Host, err)
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxUploadReply+1))
+	if err != nil {
+		return "", httpError(ctx, "upload to "+u.Host, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return "", fmt.Errorf("upload to %s: %w", u.Host, portrait.ErrUpstreamRateLimit)
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("upload to %s: the server answered %s", u.Host, resp.Status)
+	case len(reply) > maxUploadReply:
+		return "", fmt.Errorf("upload to %s: the reply is too long", u.Host)
+	}
+	token, err := parseUploadReply(reply, u.Query().Get("photoIds"))
+	if err != nil {
+		return "", fmt.Errorf("upload to %s: %w", u.Host, err)
+	}
+	return token, nil
+}
+
+// httpError wraps a failed request; running out of time (ctx is the
+// request's) is portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its
+// message holds the address.
+func httpError(ctx context.Context, what string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: %w", what, portrait.ErrUpstreamTimeout, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
