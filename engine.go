@@ -11,6 +11,9 @@ import (
 type Engine interface {
 	// Name is the engine's name as stored on instances ("sandbox", "whatsapp").
 	Name() string
+	// Types are the instance types the engine serves; instances of other
+	// types are not created on it.
+	Types() []InstanceType
 	// Open starts a session for inst. Events (state changes, picture changes)
 	// are reported to sink for as long as the session is open. Open must not
 	// block on the network: a session that still connects reports
@@ -77,11 +80,12 @@ const (
 )
 
 // QR is the reply of the qr method: for QRCode, Code is the text to encode
-// in the QR image; otherwise Message says why there is none.
+// in the QR image; for QRError, Err says why there is none (ErrStarting, or
+// an engine's own error whose text is shown to the client).
 type QR struct {
-	Kind    QRKind
-	Code    string
-	Message string
+	Kind QRKind
+	Code string
+	Err  error
 }
 
 // EventSink receives an open session's events. Its methods must not block

@@ -80,15 +80,6 @@ type Account struct {
 	DeviceID string // e.g. "11001234567:8@s.whatsapp.net"
 }
 
-// Clock tells the time. Tests pass a fake one to shorten waits.
-type Clock interface{ Now() time.Time }
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
 // KV is the per-instance key/value space engines use to persist their own
 // state (the sandbox keeps its world there) in portrait's store.
 type KV interface {

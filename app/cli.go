@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,46 +22,46 @@ import (
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
-	"github.com/portrait-dev/portrait/whatsapp"
 )
-
-// engineNames are the engines an instance can be created on.
-var engineNames = []string{sandbox.Name, whatsapp.Name}
 
 // welcome prints, on first start, the instances it creates with their
 // tokens, a curl line and the demo chats; on later starts, how to list
 // instances and get a new token.
-func welcome(ctx context.Context, w io.Writer, reg *instance.Registry, cfg config.Config) error {
-	if len(reg.List()) > 0 {
-		fmt.Fprintf(w, "portrait: serving %d instance(s) from %s.\n", len(reg.List()), cfg.DataDir)
+func welcome(ctx context.Context, w io.Writer, instances portrait.Instances, cfg config.Config) error {
+	all, err := instances.List(ctx)
+	if err != nil {
+		return fmt.Errorf("portrait: listing instances: %w", err)
+	}
+	if len(all) > 0 {
+		fmt.Fprintf(w, "portrait: serving %d instance(s) from %s.\n", len(all), cfg.DataDir)
 		fmt.Fprintf(w, "  list them:         portrait instance list --data-dir %s\n", cfg.DataDir)
 		fmt.Fprintf(w, "  get a new token:   portrait instance rotate-token --data-dir %s ID\n", cfg.DataDir)
 		return nil
 	}
 	type created struct {
-		inst  portrait.Instance
+		inst  portrait.Handle
 		token string
 	}
 	var made []created
 	for _, t := range []portrait.InstanceType{portrait.TypeWhatsApp, portrait.TypeMAX} {
-		inst, token, err := reg.Create(ctx, t, sandbox.Name)
+		h, token, err := instances.Create(ctx, t, sandbox.Name)
 		if err != nil {
 			return fmt.Errorf("portrait: creating the first %s instance: %w", t, err)
 		}
-		made = append(made, created{inst, token})
+		made = append(made, created{h, token})
 	}
 	fmt.Fprintf(w, "portrait: first start — created two instances on the sandbox engine.\n")
 	fmt.Fprintf(w, "The tokens are shown only now: portrait keeps them hashed.\n\n")
 	for _, c := range made {
 		name := "WhatsApp"
-		if c.inst.Type == portrait.TypeMAX {
+		if c.inst.Type() == portrait.TypeMAX {
 			name = "MAX (v3)"
 		}
 		fmt.Fprintf(w, "%s instance\n", name)
-		fmt.Fprintf(w, "  apiUrl:            %s\n", apiURL(cfg.PublicURL, c.inst.Type))
-		fmt.Fprintf(w, "  idInstance:        %d\n", c.inst.ID)
+		fmt.Fprintf(w, "  apiUrl:            %s\n", apiURL(cfg.PublicURL, c.inst.Type()))
+		fmt.Fprintf(w, "  idInstance:        %d\n", c.inst.ID())
 		fmt.Fprintf(w, "  apiTokenInstance:  %s\n", c.token)
-		demo := sandbox.DemoChats(c.inst.Type)
+		demo := sandbox.DemoChats(c.inst.Type())
 		example := ""
 		for _, d := range demo {
 			if d.Outcome == sandbox.OutcomePicture && d.Kind != portrait.SubjectSelf {
@@ -71,7 +70,7 @@ func welcome(ctx context.Context, w io.Writer, reg *instance.Registry, cfg confi
 			}
 		}
 		fmt.Fprintf(w, "  try:               curl -s -X POST '%s/waInstance%d/getAvatar/%s' -H 'Content-Type: application/json' -d '{\"chatId\": \"%s\"}'\n",
-			apiURL(cfg.PublicURL, c.inst.Type), c.inst.ID, c.token, example)
+			apiURL(cfg.PublicURL, c.inst.Type()), c.inst.ID(), c.token, example)
 		fmt.Fprintf(w, "  demo chats:\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, d := range demo {
@@ -105,7 +104,10 @@ func envOr(env Env, name, def string) string {
 	return def
 }
 
-// instanceCommand runs `portrait instance create|list|delete|rotate-token`.
+// instanceCommand runs `portrait instance create|list|delete|rotate-token`
+// on the data directory, through the same instance set the server uses (so
+// that deleting a linked instance logs it out first); a running server picks
+// the changes up.
 func instanceCommand(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
@@ -116,7 +118,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	dataDir, publicURL := dataFlags(fs, env)
 	typ := fs.String("type", string(portrait.TypeWhatsApp), "instance type for create: whatsapp or v3 (MAX)")
-	engine := fs.String("engine", sandbox.Name, "engine for create: "+strings.Join(engineNames, ", "))
+	engine := fs.String("engine", defaultEngine, "engine for create: "+strings.Join(engineNames(), ", "))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -140,6 +142,21 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("portrait: database: %w", err)
 	}
 	defer store.Close()
+	cfg, err := config.Parse(nil, env.Getenv, io.Discard)
+	if err != nil {
+		return err
+	}
+	log := newLogger(env.Stderr, "warn", cfg.LogFormat)
+	engines, closeEngines, err := openEngines(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer closeEngines()
+	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Lazy: true, Logger: log})
+	if err := reg.Start(ctx, nil); err != nil {
+		return err
+	}
+	defer reg.Close()
 
 	idArg := func() (portrait.InstanceID, error) {
 		if fs.NArg() != 1 {
@@ -158,28 +175,22 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(engineNames, *engine) {
-			return fmt.Errorf("portrait: unknown engine %q (available: %s)", *engine, strings.Join(engineNames, ", "))
-		}
-		if *engine == whatsapp.Name && t != portrait.TypeWhatsApp {
-			return fmt.Errorf("portrait: the whatsapp engine serves WhatsApp instances only, not %q", t)
-		}
-		inst, token, err := instance.Create(ctx, store, t, *engine)
+		h, token, err := reg.Create(ctx, t, *engine)
 		if err != nil {
-			return err
+			return fmt.Errorf("portrait: %w", err)
 		}
-		fmt.Fprintf(env.Stdout, "apiUrl:            %s\nidInstance:        %d\napiTokenInstance:  %s\n", apiURL(*publicURL, t), inst.ID, token)
+		fmt.Fprintf(env.Stdout, "apiUrl:            %s\nidInstance:        %d\napiTokenInstance:  %s\n", apiURL(*publicURL, t), h.ID(), token)
 		fmt.Fprintf(env.Stderr, "The token is shown only now: portrait keeps it hashed.\n")
 		return nil
 	case "list":
-		insts, err := store.Instances(ctx)
+		all, err := reg.List(ctx)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "idInstance\ttypeInstance\tengine\tcreated\tapiUrl")
-		for _, in := range insts {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", in.ID, in.Type, in.Engine, in.CreatedAt.UTC().Format(time.RFC3339), apiURL(*publicURL, in.Type))
+		for _, h := range all {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.ID(), h.Type(), h.Engine(), h.CreatedAt().UTC().Format(time.RFC3339), apiURL(*publicURL, h.Type()))
 		}
 		return tw.Flush()
 	case "delete":
@@ -187,7 +198,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := store.DeleteInstance(ctx, id); err != nil {
+		if err := reg.Delete(ctx, id); err != nil {
 			return fmt.Errorf("portrait: delete %d: %w", id, err)
 		}
 		fmt.Fprintf(env.Stdout, "deleted instance %d\n", id)
@@ -197,7 +208,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		token, err := instance.RotateToken(ctx, store, id)
+		token, err := reg.RotateToken(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,6 @@ import (
 	"github.com/portrait-dev/portrait/picture"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
-	"github.com/portrait-dev/portrait/whatsapp"
 )
 
 // serve runs the server until ctx ends, then shuts down gracefully.
@@ -71,36 +70,19 @@ func serve(ctx context.Context, env Env, args []string) error {
 		MaxDecoders:   cfg.MaxDecoders,
 		Secret:        secret,
 		UpstreamURLs:  cfg.UpstreamURLs,
-	}, m.Avatar())
+	}, avatar.Metrics{
+		Lookup:  func(o avatar.Outcome) { m.Lookup(string(o)) },
+		Cache:   m.CacheResult,
+		Process: m.Processed,
+	})
 
-	var seed sandbox.Seeder
-	if cfg.SandboxWorld != "" {
-		if seed, err = sandbox.LoadWorldFile(cfg.SandboxWorld); err != nil {
-			return fmt.Errorf("portrait: --sandbox-world: %w", err)
-		}
-	}
-	sb := sandbox.New(store, seed, sandbox.Options{
-		Latency:             cfg.SandboxLatency,
-		PictureCooldown:     cfg.SandboxPictureCooldown,
-		UnknownGroupTimeout: cfg.SandboxUnknownGroupTimeout,
-		FaultTimeout:        cfg.SandboxFaultTimeout,
-		StartDelay:          cfg.SandboxStartDelay,
-		QRRotate:            cfg.SandboxQRRotate,
-		Faults:              cfg.SandboxFaults,
-		Logger:              log,
-	})
-	wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
-		DownloadTimeout: cfg.WhatsAppDownloadTimeout,
-		MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
-		DeviceName:      cfg.WhatsAppDeviceName,
-		Logger:          log,
-	})
+	engines, closeEngines, err := openEngines(ctx, cfg, store, log)
 	if err != nil {
-		return fmt.Errorf("portrait: whatsapp engine: %w", err)
+		return err
 	}
-	defer wa.Close() // after reg.Close, which closes its sessions
-	engines := map[string]portrait.Engine{sb.Name(): sb, wa.Name(): wa}
-	hub := notify.New(store, avatars, notify.Options{
+	defer closeEngines() // after reg.Close, which closes the sessions
+	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Logger: log})
+	hub := notify.New(store, avatars, reg, notify.Options{
 		Debounce:     cfg.ChangeDebounce,
 		DebounceMax:  cfg.ChangeDebounceMax,
 		Retention:    cfg.WebhookRetention,
@@ -109,12 +91,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Timeout:      cfg.WebhookTimeout,
 		Concurrency:  cfg.WebhookConcurrency,
 		AllowPrivate: cfg.WebhookAllow,
-	}, log, m.Notify())
+		Reason:       greenapi.Reason,
+	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered})
 	m.QueueDepth(store.Depths)
-	reg := instance.NewRegistry(store, engines, &events{hub: hub, log: log}, log)
-	hub.SetRegistry(reg)
 
-	if err := reg.Start(ctx); err != nil {
+	if err := reg.Start(ctx, &events{hub: hub, log: log}); err != nil {
 		return err
 	}
 	defer reg.Close()
@@ -135,13 +116,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer func() { stopHub(); <-hubDone }()
 
 	api := greenapi.New(greenapi.Deps{
-		Registry: reg,
-		Avatars:  avatars,
-		Notify:   hub,
-		Sandbox:  sandboxAdmin{sb},
-		Console:  console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://")}),
-		Metrics:  m,
-		Log:      log,
+		Instances: reg,
+		Avatars:   avatars,
+		Notify:    hub,
+		Sandbox:   sandboxAdminOf(engines),
+		Console:   console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://")}),
+		Metrics:   m,
+		Log:       log,
 		Ready: func(ctx context.Context) error {
 			_, err := store.Generation(ctx)
 			return err
@@ -226,7 +207,7 @@ func urlKey(path string) ([]byte, error) {
 // "*" sets every method; method names match case-insensitively.
 func rateLimits(overrides map[string]float64) (map[string]float64, error) {
 	out := map[string]float64{}
-	for k, v := range greenapi.DefaultRateLimits {
+	for k, v := range greenapi.DefaultRateLimits() {
 		out[k] = v
 	}
 	if all, ok := overrides["*"]; ok {
@@ -269,18 +250,29 @@ type events struct {
 	log *slog.Logger
 }
 
-func (e *events) StateChanged(id portrait.InstanceID, state portrait.State) {
-	e.log.Info("instance state changed", "idInstance", int64(id), "stateInstance", state)
-	e.hub.StateChanged(id, state)
+func (e *events) StateChanged(h portrait.Handle, state portrait.State) {
+	e.log.Info("instance state changed", "idInstance", int64(h.ID()), "stateInstance", state)
+	e.hub.StateChanged(h, state)
 }
 
-func (e *events) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
-	e.log.Info("picture changed", "idInstance", int64(id), "chatId", c.Chat.String(), "kind", c.Kind, "removed", c.Removed)
-	e.hub.PictureChanged(id, c)
+func (e *events) PictureChanged(h portrait.Handle, c portrait.PictureChange) {
+	e.log.Info("picture changed", "idInstance", int64(h.ID()), "chatId", c.Chat.String(), "kind", c.Kind, "removed", c.Removed)
+	e.hub.PictureChanged(h, c)
+}
+
+// sandboxAdminOf returns the admin API's view of the sandbox engine; nil
+// when there is none.
+func sandboxAdminOf(engines map[string]portrait.Engine) greenapi.SandboxAdmin {
+	if sb, ok := engines[sandbox.Name].(*sandbox.Engine); ok {
+		return sandboxAdmin{sb}
+	}
+	return nil
 }
 
 // sandboxAdmin adapts the sandbox engine to the admin API.
 type sandboxAdmin struct{ e *sandbox.Engine }
+
+func (a sandboxAdmin) Engine() string { return a.e.Name() }
 
 func (a sandboxAdmin) World(ctx context.Context, id portrait.InstanceID) (any, error) {
 	return a.e.World(ctx, id)

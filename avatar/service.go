@@ -110,13 +110,21 @@ func New(blobs portrait.Blobs, kv portrait.KV, opts Options, m Metrics) *Service
 	return s
 }
 
-// Get looks up chat's picture on sess for instance id. Results come from
+// Source is the instance a lookup or a change goes through;
+// portrait.Handle is one. Its calls apply the instance's readiness check.
+type Source interface {
+	ID() portrait.InstanceID
+	Picture(ctx context.Context, chat portrait.ChatID, existingID string) (portrait.RemotePicture, error)
+	SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error)
+}
+
+// Get looks up chat's picture through src. Results come from
 // the cache while fresh; otherwise one engine lookup serves every concurrent
 // caller. Engine failures are errors, never "no picture":
 // portrait.ErrUpstreamTimeout, portrait.ErrUpstreamRateLimit,
 // portrait.ErrNotAuthorized, portrait.ErrStarting or another error.
-func (s *Service) Get(ctx context.Context, sess portrait.Session, id portrait.InstanceID, chat portrait.ChatID) (Avatar, error) {
-	k := cacheKey{id: id, chat: chat.String()}
+func (s *Service) Get(ctx context.Context, src Source, chat portrait.ChatID) (Avatar, error) {
+	k := cacheKey{id: src.ID(), chat: chat.String()}
 	now := s.opts.Now()
 	e, ok := s.cache.get(k)
 	if ok && now.Before(e.expires) {
@@ -127,7 +135,7 @@ func (s *Service) Get(ctx context.Context, sess portrait.Session, id portrait.In
 	ch := s.flight.DoChan(k.String(), func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.LookupTimeout)
 		defer cancel()
-		return s.lookup(lctx, sess, k, chat)
+		return s.lookup(lctx, src, k, chat)
 	})
 	select {
 	case <-ctx.Done():
@@ -164,13 +172,13 @@ func knownKey(chat string) string { return "avatar/" + chat }
 
 // lookup asks the engine, with the picture id portrait already holds so that
 // an unchanged picture is not downloaded again.
-func (s *Service) lookup(ctx context.Context, sess portrait.Session, k cacheKey, chat portrait.ChatID) (Avatar, error) {
+func (s *Service) lookup(ctx context.Context, src Source, k cacheKey, chat portrait.ChatID) (Avatar, error) {
 	prev, havePrev := s.recall(ctx, k)
 	existing := ""
 	if havePrev {
 		existing = prev.PictureID
 	}
-	rp, err := sess.Picture(ctx, chat, existing)
+	rp, err := src.Picture(ctx, chat, existing)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, portrait.ErrUpstreamTimeout) {
 		err = fmt.Errorf("%w: %v", portrait.ErrUpstreamTimeout, err)
 	}
@@ -345,11 +353,11 @@ func validKey(k string) bool {
 	return true
 }
 
-// Set sets a picture through sess: a group's when chat is a group, the
+// Set sets a picture through src: a group's when chat is a group, the
 // account's own when chat is the zero ChatID. self is the account's own chat
 // id, under which the new own picture is cached. The picture is normalised
 // and stored first, so the returned URL works at once.
-func (s *Service) Set(ctx context.Context, sess portrait.Session, id portrait.InstanceID, chat, self portrait.ChatID, data []byte) (Avatar, error) {
+func (s *Service) Set(ctx context.Context, src Source, chat, self portrait.ChatID, data []byte) (Avatar, error) {
 	res, err := s.Normalize(ctx, data)
 	if err != nil {
 		return Avatar{}, err
@@ -358,7 +366,7 @@ func (s *Service) Set(ctx context.Context, sess portrait.Session, id portrait.In
 	if err != nil {
 		return Avatar{}, err
 	}
-	pictureID, err := sess.SetPicture(ctx, chat, res.Full, res.Preview)
+	pictureID, err := src.SetPicture(ctx, chat, res.Full, res.Preview)
 	if err != nil {
 		return Avatar{}, err
 	}
@@ -368,7 +376,7 @@ func (s *Service) Set(ctx context.Context, sess portrait.Session, id portrait.In
 	}
 	av := Avatar{URL: s.URL(key), Available: true, Key: key}
 	if !target.IsZero() {
-		k := cacheKey{id: id, chat: target.String()}
+		k := cacheKey{id: src.ID(), chat: target.String()}
 		if pictureID != "" {
 			if err := s.remember(ctx, k, known{PictureID: pictureID, Key: key}); err != nil {
 				return Avatar{}, err

@@ -35,6 +35,16 @@ type messenger struct {
 	lastExt string
 }
 
+// source is a messenger as the picture source of instance id.
+type source struct {
+	*messenger
+	id portrait.InstanceID
+}
+
+func (s source) ID() portrait.InstanceID { return s.id }
+
+func at(m *messenger, id portrait.InstanceID) source { return source{m, id} }
+
 func (m *messenger) State() portrait.State     { return portrait.StateAuthorized }
 func (m *messenger) Account() portrait.Account { return portrait.Account{Wid: "11001234567@c.us"} }
 func (m *messenger) Picture(ctx context.Context, chat portrait.ChatID, existing string) (portrait.RemotePicture, error) {
@@ -144,7 +154,7 @@ func TestOutcomes(t *testing.T) {
 		{errors.New("socket closed"), false, false, errors.New("")},
 	} {
 		m.set("", nil, "", tc.err)
-		av, err := svc.Get(ctx, m, id, alice)
+		av, err := svc.Get(ctx, at(m, id), alice)
 		if tc.fails != nil {
 			if err == nil || (tc.fails.Error() != "" && !errors.Is(err, tc.fails)) {
 				t.Errorf("%v: got %+v, %v; want an error %v", tc.err, av, err, tc.fails)
@@ -162,7 +172,7 @@ func TestPictureStoredAndRevalidated(t *testing.T) {
 	svc, id, _ := newService(t, avatar.Options{CacheTTL: time.Nanosecond})
 	m := &messenger{}
 	m.set("100", pngOf(t, 300, 200, color.RGBA{200, 10, 10, 255}), "", nil)
-	first, err := svc.Get(ctx, m, id, alice)
+	first, err := svc.Get(ctx, at(m, id), alice)
 	if err != nil || !first.Available || !strings.HasPrefix(first.URL, "https://avatars.example.com/avatars/") || !strings.HasSuffix(first.URL, ".jpg") {
 		t.Fatalf("first: %+v, %v", first, err)
 	}
@@ -181,13 +191,13 @@ func TestPictureStoredAndRevalidated(t *testing.T) {
 		}
 	}
 	// Expired: asked again with the known id; unchanged → the same URL.
-	again, err := svc.Get(ctx, m, id, alice)
+	again, err := svc.Get(ctx, at(m, id), alice)
 	if err != nil || again.URL != first.URL || m.existing() != "100" {
 		t.Fatalf("again: %+v, %v (existing id sent %q)", again, err, m.existing())
 	}
 	// Changed picture → new URL, old one still stored.
 	m.set("101", pngOf(t, 300, 200, color.RGBA{10, 200, 10, 255}), "", nil)
-	changed, err := svc.Get(ctx, m, id, alice)
+	changed, err := svc.Get(ctx, at(m, id), alice)
 	if err != nil || changed.URL == first.URL {
 		t.Fatalf("changed: %+v, %v", changed, err)
 	}
@@ -211,14 +221,14 @@ func TestSameBytesSameURL(t *testing.T) {
 	m1, m2 := &messenger{}, &messenger{}
 	m1.set("1", pic, "", nil)
 	m2.set("9", pic, "", nil)
-	a, err1 := svc.Get(ctx, m1, id, alice)
-	b, err2 := svc.Get(ctx, m2, id, bob)
+	a, err1 := svc.Get(ctx, at(m1, id), alice)
+	b, err2 := svc.Get(ctx, at(m2, id), bob)
 	if err1 != nil || err2 != nil || a.URL != b.URL {
 		t.Fatalf("same picture, different URLs: %+v %+v (%v %v)", a, b, err1, err2)
 	}
 	// Another secret gives other addresses.
 	other, id2, _ := newService(t, avatar.Options{Secret: []byte("another secret, another address!")})
-	c, err := other.Get(ctx, m1, id2, alice)
+	c, err := other.Get(ctx, at(m1, id2), alice)
 	if err != nil || c.URL == a.URL {
 		t.Fatalf("the address does not depend on the secret: %+v, %v", c, err)
 	}
@@ -234,7 +244,7 @@ func TestCoalescingAndCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := svc.Get(ctx, m, id, alice); err != nil {
+			if _, err := svc.Get(ctx, at(m, id), alice); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -243,12 +253,12 @@ func TestCoalescingAndCache(t *testing.T) {
 	if n := m.calls.Load(); n != 1 {
 		t.Errorf("engine called %d times for 16 concurrent lookups", n)
 	}
-	svc.Get(ctx, m, id, alice)
+	svc.Get(ctx, at(m, id), alice)
 	if n := m.calls.Load(); n != 1 {
 		t.Errorf("a cached lookup reached the engine")
 	}
 	svc.Invalidate(id, alice.String())
-	svc.Get(ctx, m, id, alice)
+	svc.Get(ctx, at(m, id), alice)
 	if n := m.calls.Load(); n != 2 {
 		t.Errorf("after Invalidate the engine was called %d times in all, want 2", n)
 	}
@@ -257,7 +267,7 @@ func TestCoalescingAndCache(t *testing.T) {
 	svc.Invalidate(id, alice.String())
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
-	if _, err := svc.Get(short, m, id, alice); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := svc.Get(short, at(m, id), alice); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("impatient caller: %v", err)
 	}
 }
@@ -265,7 +275,7 @@ func TestCoalescingAndCache(t *testing.T) {
 func TestLookupTimeout(t *testing.T) {
 	svc, id, _ := newService(t, avatar.Options{LookupTimeout: 50 * time.Millisecond})
 	m := &messenger{delay: time.Second}
-	_, err := svc.Get(context.Background(), m, id, alice)
+	_, err := svc.Get(context.Background(), at(m, id), alice)
 	if !errors.Is(err, portrait.ErrUpstreamTimeout) {
 		t.Fatalf("got %v, want ErrUpstreamTimeout", err)
 	}
@@ -277,16 +287,16 @@ func TestUpstreamURLs(t *testing.T) {
 	m := &messenger{}
 	const up = "https://pps.whatsapp.net/v/t61/1.jpg?oe=6946B8E0"
 	m.set("5", pngOf(t, 64, 64, color.White), up, nil)
-	av, err := svc.Get(ctx, m, id, alice)
+	av, err := svc.Get(ctx, at(m, id), alice)
 	if err != nil || av.URL != up || av.Key == "" {
 		t.Fatalf("got %+v, %v; want the upstream URL and a stored copy", av, err)
 	}
-	again, err := svc.Get(ctx, m, id, alice) // revalidated: unchanged
+	again, err := svc.Get(ctx, at(m, id), alice) // revalidated: unchanged
 	if err != nil || again.URL != up {
 		t.Fatalf("unchanged: %+v, %v", again, err)
 	}
 	m.set("6", pngOf(t, 64, 64, color.Black), "", nil)
-	if av, _ := svc.Get(ctx, m, id, alice); av.URL != svc.URL(av.Key) {
+	if av, _ := svc.Get(ctx, at(m, id), alice); av.URL != svc.URL(av.Key) {
 		t.Errorf("no upstream URL: got %q, want the stable one", av.URL)
 	}
 }
@@ -296,22 +306,22 @@ func TestSetAndLimits(t *testing.T) {
 	svc, id, _ := newService(t, avatar.Options{Limits: picture.Limits{MaxPixels: 10_000}})
 	m := &messenger{}
 	self := portrait.MustChatID(portrait.TypeWhatsApp, "11001234567@c.us")
-	av, err := svc.Set(ctx, m, id, portrait.ChatID{}, self, pngOf(t, 90, 90, color.White))
+	av, err := svc.Set(ctx, at(m, id), portrait.ChatID{}, self, pngOf(t, 90, 90, color.White))
 	if err != nil || av.URL == "" {
 		t.Fatalf("set: %+v, %v", av, err)
 	}
-	got, err := svc.Get(ctx, m, id, self)
+	got, err := svc.Get(ctx, at(m, id), self)
 	if err != nil || got.URL != av.URL {
 		t.Errorf("own picture after set: %+v, %v; want %s", got, err, av.URL)
 	}
-	if _, err := svc.Set(ctx, m, id, portrait.ChatID{}, self, pngOf(t, 200, 200, color.White)); !errors.Is(err, picture.ErrTooLarge) {
+	if _, err := svc.Set(ctx, at(m, id), portrait.ChatID{}, self, pngOf(t, 200, 200, color.White)); !errors.Is(err, picture.ErrTooLarge) {
 		t.Errorf("over the pixel limit: %v", err)
 	}
-	if _, err := svc.Set(ctx, m, id, portrait.ChatID{}, self, nil); !errors.Is(err, picture.ErrEmpty) {
+	if _, err := svc.Set(ctx, at(m, id), portrait.ChatID{}, self, nil); !errors.Is(err, picture.ErrEmpty) {
 		t.Errorf("empty: %v", err)
 	}
 	m.set("", nil, "", portrait.ErrUpstreamRateLimit)
-	if _, err := svc.Set(ctx, m, id, portrait.ChatID{}, self, pngOf(t, 50, 50, color.Black)); !errors.Is(err, portrait.ErrUpstreamRateLimit) {
+	if _, err := svc.Set(ctx, at(m, id), portrait.ChatID{}, self, pngOf(t, 50, 50, color.Black)); !errors.Is(err, portrait.ErrUpstreamRateLimit) {
 		t.Errorf("messenger refusal: %v", err)
 	}
 }
@@ -323,7 +333,7 @@ func TestCacheIsBounded(t *testing.T) {
 	m.set("", nil, "", portrait.ErrNoAccount)
 	for i := 0; i < 5000; i++ {
 		chat := portrait.MustChatID(portrait.TypeWhatsApp, fmt.Sprintf("1100%07d@c.us", i))
-		if _, err := svc.Get(ctx, m, id, chat); err != nil {
+		if _, err := svc.Get(ctx, at(m, id), chat); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,7 +5,7 @@
 //
 // The page is plain HTML, CSS and JavaScript embedded in the binary; it talks
 // to the admin API (/admin/…) with the session cookie that signing in sets
-// (see greenapi.ConsoleCookie and greenapi.AdminAuthorized).
+// (see package adminauth).
 //
 // Routes, all under /console:
 //
@@ -18,7 +18,6 @@ package console
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/hex"
 	"html/template"
@@ -30,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portrait-dev/portrait/greenapi"
+	"github.com/portrait-dev/portrait/adminauth"
 )
 
 // Options configure the console.
@@ -137,7 +136,7 @@ func New(opts Options) http.Handler {
 		csrf:   http.NewCrossOriginProtection(),
 	}
 	if opts.AdminToken != "" {
-		h.session = greenapi.ConsoleSession(opts.AdminToken)
+		h.session = adminauth.Session(opts.AdminToken)
 	}
 	entries, err := fs.ReadDir(assetFS, "assets")
 	if err != nil {
@@ -223,7 +222,7 @@ func (h *handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 // signedIn reports whether r carries a valid session cookie (or the admin
 // token itself).
 func (h *handler) signedIn(r *http.Request) bool {
-	return greenapi.AdminAuthorized(r, h.opts.AdminToken)
+	return adminauth.Authorized(r, h.opts.AdminToken)
 }
 
 // page serves the console page, or the sign-in form.
@@ -269,8 +268,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.signin(w, r, http.StatusTooManyRequests, "Too many wrong tokens in the last minute. Please wait a minute and try again.")
 		return
 	}
-	want, got := sha256.Sum256([]byte(h.opts.AdminToken)), sha256.Sum256([]byte(r.PostForm.Get("token")))
-	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+	if !adminauth.TokenMatches(h.opts.AdminToken, r.PostForm.Get("token")) {
 		h.tooManyFailures(time.Now(), true)
 		h.signin(w, r, http.StatusUnauthorized, "That is not the admin token.")
 		return
@@ -290,7 +288,7 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 // cookie is the session cookie with value; maxAge < 0 deletes it.
 func (h *handler) cookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     greenapi.ConsoleCookie,
+		Name:     adminauth.Cookie,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/console"
-	"github.com/portrait-dev/portrait/greenapi"
 )
 
 const testToken = "console-test-token"
@@ -59,11 +59,11 @@ func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
 func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	t.Helper()
 	for _, c := range resp.Cookies() {
-		if c.Name == greenapi.ConsoleCookie {
+		if c.Name == adminauth.Cookie {
 			return c
 		}
 	}
-	t.Fatalf("no %s cookie in %q", greenapi.ConsoleCookie, resp.Header.Values("Set-Cookie"))
+	t.Fatalf("no %s cookie in %q", adminauth.Cookie, resp.Header.Values("Set-Cookie"))
 	return nil
 }
 
@@ -123,7 +123,7 @@ func TestSignInForm(t *testing.T) {
 	}
 
 	// A cookie that is not the session's is no session.
-	resp, body = do(t, h, "GET", "/console", nil, "Cookie", greenapi.ConsoleCookie+"="+testToken)
+	resp, body = do(t, h, "GET", "/console", nil, "Cookie", adminauth.Cookie+"="+testToken)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="signin"`) {
 		t.Errorf("GET /console with the token as the cookie: %d, want the sign-in form:\n%s", resp.StatusCode, body)
 	}
@@ -182,8 +182,8 @@ func TestSignInAndOut(t *testing.T) {
 			t.Errorf("sign in: Location %q, want /console", loc)
 		}
 		c := sessionCookie(t, resp)
-		if c.Value != greenapi.ConsoleSession(testToken) {
-			t.Errorf("cookie value %q, want ConsoleSession(token)", c.Value)
+		if c.Value != adminauth.Session(testToken) {
+			t.Errorf("cookie value %q, want adminauth.Session(token)", c.Value)
 		}
 		if strings.Contains(c.Value, testToken) {
 			t.Errorf("the cookie carries the token itself")
@@ -210,7 +210,7 @@ func TestSignInAndOut(t *testing.T) {
 		}
 		req := httptest.NewRequest("GET", "/admin/instances", nil)
 		req.AddCookie(c)
-		if !greenapi.AdminAuthorized(req, testToken) {
+		if !adminauth.Authorized(req, testToken) {
 			t.Errorf("the admin API does not accept the console's cookie")
 		}
 
@@ -321,7 +321,7 @@ func TestMethodsAndOrigins(t *testing.T) {
 func TestNoInlineCode(t *testing.T) {
 	h := console.New(console.Options{AdminToken: testToken})
 	_, signin := do(t, h, "GET", "/console", nil)
-	_, page := do(t, h, "GET", "/console", nil, "Cookie", greenapi.ConsoleCookie+"="+greenapi.ConsoleSession(testToken))
+	_, page := do(t, h, "GET", "/console", nil, "Cookie", adminauth.Cookie+"="+adminauth.Session(testToken))
 	_, js := do(t, h, "GET", "/console/assets/console.js", nil)
 	scripts := regexp.MustCompile(`<script([^>]*)>([^<]*)</script>`)
 	inline := []*regexp.Regexp{

@@ -61,7 +61,7 @@ func yesNo(b bool) string {
 
 // getSettings: the instance's settings, in GREEN-API's field order.
 func (s *Server) getSettings(q *request) *apiError {
-	st := q.live.Settings()
+	st := q.h.Settings()
 	var b bytes.Buffer
 	field := func(name, raw string) {
 		if b.Len() == 0 {
@@ -74,7 +74,7 @@ func (s *Server) getSettings(q *request) *apiError {
 		b.WriteString(raw)
 	}
 	str := func(v string) string { j, _ := json.Marshal(v); return string(j) }
-	field("wid", str(q.live.Session.Account().Wid))
+	field("wid", str(q.h.Account().Wid))
 	for i, p := range passiveSettings {
 		if i == 2 { // after countryInstance and typeAccount: GREEN-API's order
 			field("webhookUrl", str(st.WebhookURL))
@@ -91,7 +91,7 @@ func (s *Server) getSettings(q *request) *apiError {
 	}
 	field("avatarInfoWebhook", yesNo(st.AvatarInfoWebhook))
 	field("avatarChangedWebhook", yesNo(st.AvatarChangedWebhook))
-	field("typeInstance", str(string(q.live.Type)))
+	field("typeInstance", str(string(q.h.Type())))
 	b.WriteByte('}')
 	writeRaw(q.w, http.StatusOK, b.Bytes())
 	return nil
@@ -107,7 +107,7 @@ func (s *Server) setSettings(q *request) *apiError {
 	if err := json.Unmarshal(body, &in); err != nil || in == nil {
 		return validation(`the request body must be a JSON object of settings, such as {"webhookUrl": "https://example.com/hook"}`)
 	}
-	st := q.live.Settings()
+	st := q.h.Settings()
 	extra := map[string]string{}
 	for k, v := range st.Extra {
 		extra[k] = v
@@ -158,10 +158,10 @@ func (s *Server) setSettings(q *request) *apiError {
 	if len(extra) > 0 {
 		st.Extra = extra
 	}
-	if err := s.Registry.SetSettings(q.ctx(), q.live.ID, st); err != nil {
+	if err := s.Instances.SetSettings(q.ctx(), q.h.ID(), st); err != nil {
 		return newError(http.StatusInternalServerError, "Internal Server Error: the settings could not be saved")
 	}
-	writeJSON(q.w, http.StatusOK, map[string]bool{"saveSettings": true})
+	writeJSON(q.w, http.StatusOK, saveSettingsReply{SaveSettings: true})
 	return nil
 }
 
@@ -204,48 +204,37 @@ func webhookURL(raw json.RawMessage) (string, *apiError) {
 
 // getStateInstance: {"stateInstance": …}.
 func (s *Server) getStateInstance(q *request) *apiError {
-	writeJSON(q.w, http.StatusOK, map[string]portrait.State{"stateInstance": q.live.Session.State()})
+	writeJSON(q.w, http.StatusOK, stateReply{StateInstance: q.h.State()})
 	return nil
 }
 
 // getWaSettings: own avatar, phone, state and device id.
 func (s *Server) getWaSettings(q *request) *apiError {
-	acc := q.live.Session.Account()
-	writeJSON(q.w, http.StatusOK, struct {
-		Avatar        string         `json:"avatar"`
-		Phone         string         `json:"phone"`
-		StateInstance portrait.State `json:"stateInstance"`
-		DeviceID      string         `json:"deviceId"`
-	}{s.own(q.ctx(), q.live).URLAvatar, acc.Phone, q.live.Session.State(), acc.DeviceID})
+	acc := q.h.Account()
+	writeJSON(q.w, http.StatusOK, waSettingsReply{s.own(q.ctx(), q.h).URLAvatar, acc.Phone, q.h.State(), acc.DeviceID})
 	return nil
 }
 
 // getAccountSettings: MAX's getWaSettings.
 func (s *Server) getAccountSettings(q *request) *apiError {
-	acc := q.live.Session.Account()
-	writeJSON(q.w, http.StatusOK, struct {
-		Avatar        string         `json:"avatar"`
-		Phone         string         `json:"phone"`
-		StateInstance portrait.State `json:"stateInstance"`
-		ChatID        string         `json:"chatId"`
-	}{s.own(q.ctx(), q.live).URLAvatar, acc.Phone, q.live.Session.State(), acc.Wid})
+	acc := q.h.Account()
+	writeJSON(q.w, http.StatusOK, accountSettingsReply{s.own(q.ctx(), q.h).URLAvatar, acc.Phone, q.h.State(), acc.Wid})
 	return nil
 }
 
-// qrReply is the reply of the qr method for sess.
-type qrReply struct {
-	Type    portrait.QRKind `json:"type"`
-	Message string          `json:"message"`
-}
-
-// qrOf asks sess for its QR code and draws it as a base64 PNG.
-func qrOf(ctx context.Context, sess portrait.Session) (qrReply, *apiError) {
-	code, err := sess.QR(ctx)
+// qrOf asks h for its QR code and draws it as a base64 PNG.
+func qrOf(ctx context.Context, h portrait.Handle) (qrReply, *apiError) {
+	code, err := h.QR(ctx)
 	if err != nil {
 		return qrReply{}, engineError(err, "get a QR code")
 	}
-	reply := qrReply{Type: code.Kind, Message: code.Message}
-	if code.Kind == portrait.QRCode {
+	reply := qrReply{Type: code.Kind}
+	switch code.Kind {
+	case portrait.QRAlreadyLogged:
+		reply.Message = msgAlreadyLogged
+	case portrait.QRError:
+		reply.Message = reason(code.Err)
+	case portrait.QRCode:
 		png, err := qrcode.Encode(code.Code, qrcode.Medium, 256)
 		if err != nil {
 			return qrReply{}, newError(http.StatusInternalServerError, "Internal Server Error: could not draw the QR code")
@@ -257,7 +246,7 @@ func qrOf(ctx context.Context, sess portrait.Session) (qrReply, *apiError) {
 
 // qr: {"type": "qrCode"|"alreadyLogged"|"error", "message": …}.
 func (s *Server) qr(q *request) *apiError {
-	reply, e := qrOf(q.ctx(), q.live.Session)
+	reply, e := qrOf(q.ctx(), q.h)
 	if e != nil {
 		return e
 	}
@@ -267,19 +256,19 @@ func (s *Server) qr(q *request) *apiError {
 
 // logout: {"isLogout": true}.
 func (s *Server) logout(q *request) *apiError {
-	if err := q.live.Session.Logout(q.ctx()); err != nil {
+	if err := q.h.Logout(q.ctx()); err != nil {
 		return engineError(err, "log out")
 	}
-	writeJSON(q.w, http.StatusOK, map[string]bool{"isLogout": true})
+	writeJSON(q.w, http.StatusOK, logoutReply{IsLogout: true})
 	return nil
 }
 
 // reboot: {"isReboot": true}.
 func (s *Server) reboot(q *request) *apiError {
-	if err := q.live.Session.Reboot(q.ctx()); err != nil {
+	if err := q.h.Reboot(q.ctx()); err != nil {
 		return engineError(err, "reboot")
 	}
-	writeJSON(q.w, http.StatusOK, map[string]bool{"isReboot": true})
+	writeJSON(q.w, http.StatusOK, rebootReply{IsReboot: true})
 	return nil
 }
 
@@ -327,21 +316,16 @@ func (s *Server) getAuthorizationCode(q *request) *apiError {
 	if _, err := portrait.ParseChatID(portrait.TypeWhatsApp, phone+"@c.us"); err != nil {
 		return validation("'phoneNumber' must be a full international phone number of 7 to 15 digits")
 	}
-	code, err := q.live.Session.PairingCode(q.ctx(), phone)
-	type reply struct {
-		Status bool   `json:"status"`
-		Code   string `json:"code"`
-		Reason string `json:"reason,omitempty"`
-	}
+	code, err := q.h.PairingCode(q.ctx(), phone)
 	switch {
 	case err == nil:
-		writeJSON(q.w, http.StatusOK, reply{Status: true, Code: code})
+		writeJSON(q.w, http.StatusOK, authorizationCodeReply{Status: true, Code: code})
 		return nil
 	case errors.Is(err, portrait.ErrAlreadyLinked):
-		writeJSON(q.w, http.StatusOK, reply{Reason: portrait.ErrAlreadyLinked.Error()})
+		writeJSON(q.w, http.StatusOK, authorizationCodeReply{Reason: msgAlreadyLogged})
 		return nil
 	case errors.Is(err, portrait.ErrUnsupported):
-		return newError(http.StatusNotFound, "Not Found: linking by pairing code is not available for %s instances; use qr", q.live.Type)
+		return newError(http.StatusNotFound, "Not Found: linking by pairing code is not available for %s instances; use qr", q.h.Type())
 	}
 	return engineError(err, "get a pairing code")
 }

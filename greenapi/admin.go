@@ -2,11 +2,7 @@ package greenapi
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -15,12 +11,15 @@ import (
 	"strings"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/instance"
 )
 
 // SandboxAdmin is what the admin API needs of the sandbox engine to let
 // people change its simulated world.
 type SandboxAdmin interface {
+	// Engine is the name of the engine whose instances it manages.
+	Engine() string
 	// World returns a description of an instance's world for display.
 	World(ctx context.Context, id portrait.InstanceID) (any, error)
 	// UpdateChat changes one chat of the world and emits the events a real
@@ -41,36 +40,8 @@ type SandboxUpdate struct {
 	Author        string  `json:"author"`
 }
 
-// ConsoleCookie is the cookie that carries a console session: a value
-// derived from the admin token (ConsoleSession), never the token itself.
-const ConsoleCookie = "portrait_console"
-
-// ConsoleSession returns the console cookie's value for adminToken.
-func ConsoleSession(adminToken string) string {
-	mac := hmac.New(sha256.New, []byte(adminToken))
-	mac.Write([]byte("portrait console session v1"))
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
-// AdminAuthorized reports whether r carries the admin token (as
-// "Authorization: Bearer <token>") or a console session cookie for it.
-// Both comparisons take constant time.
-func AdminAuthorized(r *http.Request, adminToken string) bool {
-	if adminToken == "" {
-		return false
-	}
-	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		want, got := sha256.Sum256([]byte(adminToken)), sha256.Sum256([]byte(token))
-		return subtle.ConstantTimeCompare(want[:], got[:]) == 1
-	}
-	if c, err := r.Cookie(ConsoleCookie); err == nil {
-		return subtle.ConstantTimeCompare([]byte(ConsoleSession(adminToken)), []byte(c.Value)) == 1
-	}
-	return false
-}
-
 // admin wraps an admin handler: 404 unless an admin token is configured,
-// 401 unless the request carries it (see AdminAuthorized), 403 for a
+// 401 unless the request carries it (see adminauth.Authorized), 403 for a
 // browser's cross-origin request that changes something (the console's
 // cookie must not be usable from another site).
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
@@ -84,7 +55,7 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 			s.notFound(w, r)
 			return
 		}
-		if !AdminAuthorized(r, s.cfg.AdminToken) {
+		if !adminauth.Authorized(r, s.cfg.AdminToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portrait admin"`)
 			writeError(w, r.URL.Path, &apiError{status: http.StatusUnauthorized}, s.cfg.Now())
 			return
@@ -105,13 +76,13 @@ type instanceInfo struct {
 	Error            string                `json:"error,omitempty"`
 }
 
-func (s *Server) info(l *instance.Live) instanceInfo {
-	in := instanceInfo{IDInstance: int64(l.ID), TypeInstance: l.Type, Engine: l.Engine, APIURL: s.apiURL(l.Type)}
-	if l.Session != nil {
-		in.StateInstance = l.Session.State()
-		in.Wid = l.Session.Account().Wid
-	} else if l.OpenErr != nil {
-		in.Error = l.OpenErr.Error()
+func (s *Server) info(h portrait.Handle) instanceInfo {
+	in := instanceInfo{IDInstance: int64(h.ID()), TypeInstance: h.Type(), Engine: h.Engine(), APIURL: s.apiURL(h.Type())}
+	if err := h.Err(); err != nil {
+		in.Error = err.Error()
+	} else {
+		in.StateInstance = h.State()
+		in.Wid = h.Account().Wid
 	}
 	return in
 }
@@ -127,9 +98,15 @@ func (s *Server) apiURL(t portrait.InstanceType) string {
 }
 
 func (s *Server) adminListInstances(w http.ResponseWriter, r *http.Request) {
+	all, err := s.Instances.List(r.Context())
+	if err != nil {
+		s.Log.Error("listing instances", "err", err)
+		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: the instances could not be listed"), s.cfg.Now())
+		return
+	}
 	out := []instanceInfo{}
-	for _, l := range s.Registry.List() {
-		out = append(out, s.info(l))
+	for _, h := range all {
+		out = append(out, s.info(h))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -146,66 +123,63 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
-			writeError(w, r.URL.Path, validation(`the body must be {"typeInstance": "whatsapp"|"v3", "engine": "sandbox"|"whatsapp"}`), s.cfg.Now())
+			writeError(w, r.URL.Path, validation(`the body must be {"typeInstance": "whatsapp"|"v3", "engine": "<engine name>"}; both are optional`), s.cfg.Now())
 			return
 		}
 	}
 	if in.TypeInstance == "" {
 		in.TypeInstance = string(portrait.TypeWhatsApp)
 	}
-	if in.Engine == "" {
-		in.Engine = "sandbox"
-	}
 	t, err := instance.ParseType(in.TypeInstance)
 	if err != nil {
 		writeError(w, r.URL.Path, validation("%v", err), s.cfg.Now())
 		return
 	}
-	inst, token, err := s.Registry.Create(r.Context(), t, in.Engine)
+	h, token, err := s.Instances.Create(r.Context(), t, in.Engine)
 	if err != nil {
 		writeError(w, r.URL.Path, validation("%v", err), s.cfg.Now())
 		return
 	}
-	info := instanceInfo{IDInstance: int64(inst.ID), APITokenInstance: token, TypeInstance: inst.Type, Engine: inst.Engine, APIURL: s.apiURL(inst.Type)}
-	if l, ok := s.Registry.Get(inst.ID); ok {
-		info = s.info(l)
-		info.APITokenInstance = token
-	}
+	info := s.info(h)
+	info.APITokenInstance = token
 	writeJSON(w, http.StatusCreated, info)
 }
 
-func (s *Server) adminID(w http.ResponseWriter, r *http.Request) (portrait.InstanceID, bool) {
+// adminInstanceOf returns the instance the path names, or answers 400/404.
+func (s *Server) adminInstanceOf(w http.ResponseWriter, r *http.Request) (portrait.Handle, bool) {
 	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeError(w, r.URL.Path, validation("the instance id must be a number"), s.cfg.Now())
-		return 0, false
+		return nil, false
 	}
-	if _, ok := s.Registry.Get(portrait.InstanceID(n)); !ok {
+	h, err := s.Instances.Get(r.Context(), portrait.InstanceID(n))
+	if err != nil {
 		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: no instance %d", n), s.cfg.Now())
-		return 0, false
+		return nil, false
 	}
-	return portrait.InstanceID(n), true
+	return h, true
 }
 
 func (s *Server) adminDeleteInstance(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return
 	}
-	if err := s.Registry.Delete(r.Context(), id); err != nil {
+	if err := s.Instances.Delete(r.Context(), h.ID()); err != nil {
 		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: %v", err), s.cfg.Now())
 		return
 	}
-	s.limits.forget(id)
+	s.limits.forget(h.ID())
 	writeJSON(w, http.StatusOK, map[string]bool{"deleted": true})
 }
 
 func (s *Server) adminRotateToken(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return
 	}
-	token, err := s.Registry.RotateToken(r.Context(), id)
+	id := h.ID()
+	token, err := s.Instances.RotateToken(r.Context(), id)
 	if err != nil {
 		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: %v", err), s.cfg.Now())
 		return
@@ -215,15 +189,15 @@ func (s *Server) adminRotateToken(w http.ResponseWriter, r *http.Request) {
 
 // sandboxFor answers 404 unless the instance runs on the sandbox engine.
 func (s *Server) sandboxFor(w http.ResponseWriter, r *http.Request) (portrait.InstanceID, bool) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return 0, false
 	}
-	if l, _ := s.Registry.Get(id); s.Sandbox == nil || l.Engine != "sandbox" {
-		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: instance %d does not run on the sandbox engine", id), s.cfg.Now())
+	if s.Sandbox == nil || h.Engine() != s.Sandbox.Engine() {
+		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: instance %d does not run on the sandbox engine", h.ID()), s.cfg.Now())
 		return 0, false
 	}
-	return id, true
+	return h.ID(), true
 }
 
 func (s *Server) adminSandboxWorld(w http.ResponseWriter, r *http.Request) {
@@ -323,8 +297,8 @@ func (s *Server) adminSandboxScan(w http.ResponseWriter, r *http.Request) {
 
 // selfChat is the chat id of the account an instance is linked to; zero
 // when it is not linked.
-func selfChat(l *instance.Live) portrait.ChatID {
-	self, err := portrait.ParseChatID(l.Type, l.Session.Account().Wid)
+func selfChat(h portrait.Handle) portrait.ChatID {
+	self, err := portrait.ParseChatID(h.Type(), h.Account().Wid)
 	if err != nil {
 		return portrait.ChatID{}
 	}
@@ -339,15 +313,15 @@ type ownPicture struct {
 
 // own looks up the account's own picture; zero when there is none or it
 // cannot be had now.
-func (s *Server) own(ctx context.Context, l *instance.Live) ownPicture {
-	if l.Session == nil || l.Session.State() != portrait.StateAuthorized {
+func (s *Server) own(ctx context.Context, h portrait.Handle) ownPicture {
+	if h.Ready() != nil {
 		return ownPicture{}
 	}
-	self := selfChat(l)
+	self := selfChat(h)
 	if self.IsZero() {
 		return ownPicture{}
 	}
-	av, err := s.Avatars.Get(ctx, l.Session, l.ID, self)
+	av, err := s.Avatars.Get(ctx, h, self)
 	if err != nil {
 		return ownPicture{}
 	}
@@ -356,29 +330,23 @@ func (s *Server) own(ctx context.Context, l *instance.Live) ownPicture {
 
 // adminInstance describes one instance with its own picture.
 func (s *Server) adminInstance(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return
 	}
-	l, _ := s.Registry.Get(id)
 	writeJSON(w, http.StatusOK, struct {
 		instanceInfo
 		Avatar ownPicture `json:"avatar"`
-	}{s.info(l), s.own(r.Context(), l)})
+	}{s.info(h), s.own(r.Context(), h)})
 }
 
 // adminQR is the qr method for the console.
 func (s *Server) adminQR(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return
 	}
-	l, _ := s.Registry.Get(id)
-	if l.Session == nil {
-		writeError(w, r.URL.Path, newError(http.StatusServiceUnavailable, "Service Unavailable: %v", l.OpenErr), s.cfg.Now())
-		return
-	}
-	reply, e := qrOf(r.Context(), l.Session)
+	reply, e := qrOf(r.Context(), h)
 	if e != nil {
 		writeError(w, r.URL.Path, e, s.cfg.Now())
 		return
@@ -390,29 +358,30 @@ func (s *Server) adminQR(w http.ResponseWriter, r *http.Request) {
 // multipart "file", as setProfilePicture takes it. The reply holds the
 // processed 640 and 96 versions before and after.
 func (s *Server) adminProfilePicture(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.adminID(w, r)
+	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
 		return
 	}
-	l, _ := s.Registry.Get(id)
 	up, e := readUpload(w, r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting)
 	if e == nil {
 		e = up.requireFile()
 	}
-	if e == nil && (l.Session == nil || l.Session.State() != portrait.StateAuthorized) {
-		e = newError(http.StatusBadRequest, msgNotAuthorized)
+	if e == nil {
+		if err := h.Ready(); err != nil {
+			e = engineError(err, "set the profile picture")
+		}
 	}
 	if e != nil {
 		writeError(w, r.URL.Path, e, s.cfg.Now())
 		return
 	}
-	before := s.own(r.Context(), l)
-	self := selfChat(l)
-	av, err := s.Avatars.Set(r.Context(), l.Session, l.ID, portrait.ChatID{}, self, up.file)
+	before := s.own(r.Context(), h)
+	self := selfChat(h)
+	av, err := s.Avatars.Set(r.Context(), h, portrait.ChatID{}, self, up.file)
 	if err != nil {
 		e := engineError(err, "set the profile picture")
 		if errors.Is(err, portrait.ErrUpstreamRateLimit) {
-			e.message = "rate-overlimit: the messenger allows one picture change per 10 s; try again in a few seconds"
+			e.message = msgRateOverlimit + ": the messenger allows one picture change per 10 s; try again in a few seconds"
 		}
 		writeError(w, r.URL.Path, e, s.cfg.Now())
 		return

@@ -10,19 +10,13 @@ import (
 	"github.com/portrait-dev/portrait"
 )
 
-// avatarReply is getAvatar's reply.
-type avatarReply struct {
-	URLAvatar string `json:"urlAvatar"`
-	Available bool   `json:"available"`
-}
-
 // getAvatar: POST {"chatId": …} → {"urlAvatar", "available"}.
 func (s *Server) getAvatar(q *request) *apiError {
 	chat, e := readChat(q)
 	if e != nil {
 		return e
 	}
-	av, err := s.Avatars.Get(q.ctx(), q.live.Session, q.live.ID, chat)
+	av, err := s.Avatars.Get(q.ctx(), q.h, chat)
 	if err != nil {
 		if q.ctx().Err() != nil {
 			return nil // the client has gone
@@ -57,22 +51,7 @@ func readChat(q *request) (portrait.ChatID, *apiError) {
 	if e != nil {
 		return portrait.ChatID{}, e
 	}
-	return decodeChatRequest(body, q.live.Type)
-}
-
-// setProfilePictureReply is setProfilePicture's reply. Reason is null on
-// success for WhatsApp (as GREEN-API answers) and "" for MAX.
-type setProfilePictureReply struct {
-	Reason            *string `json:"reason"`
-	URLAvatar         *string `json:"urlAvatar"`
-	SetProfilePicture bool    `json:"setProfilePicture"`
-}
-
-// setGroupPictureReply is setGroupPicture's reply.
-type setGroupPictureReply struct {
-	SetGroupPicture bool    `json:"setGroupPicture"`
-	URLAvatar       *string `json:"urlAvatar"`
-	Reason          string  `json:"reason"`
+	return decodeChatRequest(body, q.h.Type())
 }
 
 // setProfilePicture: multipart "file" → the account's own picture.
@@ -84,9 +63,9 @@ func (s *Server) setProfilePicture(q *request) *apiError {
 	if e != nil {
 		return e
 	}
-	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, portrait.ChatID{}, selfChat(q.live), up.file)
+	av, err := s.Avatars.Set(q.ctx(), q.h, portrait.ChatID{}, selfChat(q.h), up.file)
 	if errors.Is(err, portrait.ErrUpstreamRateLimit) {
-		reason := "rate-overlimit"
+		reason := msgRateOverlimit
 		writeJSON(q.w, http.StatusOK, setProfilePictureReply{Reason: &reason})
 		return nil
 	}
@@ -94,7 +73,7 @@ func (s *Server) setProfilePicture(q *request) *apiError {
 		return engineError(err, "set the profile picture")
 	}
 	reply := setProfilePictureReply{URLAvatar: &av.URL, SetProfilePicture: true}
-	if q.live.Type == portrait.TypeMAX {
+	if q.h.Type() == portrait.TypeMAX {
 		empty := ""
 		reply.Reason = &empty
 	}
@@ -119,11 +98,11 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	if raw == "" {
 		return validation("'groupId' is required: send the group id as the multipart field 'groupId' (or 'chatId')")
 	}
-	group, err := portrait.ParseChatID(q.live.Type, raw)
+	group, err := portrait.ParseChatID(q.h.Type(), raw)
 	if err != nil {
 		var ce *portrait.ChatIDError
 		if errors.As(err, &ce) {
-			return validation("'%s' %s", field, groupFormat(q.live.Type))
+			return validation("'%s' %s", field, groupFormat(q.h.Type()))
 		}
 		return validation("%v", err)
 	}
@@ -142,13 +121,13 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 		}
 		return fail(reasonTimedOut)
 	}
-	av, err := s.Avatars.Set(q.ctx(), q.live.Session, q.live.ID, group, portrait.ChatID{}, up.file)
+	av, err := s.Avatars.Set(q.ctx(), q.h, group, portrait.ChatID{}, up.file)
 	switch {
 	case err == nil:
 		writeJSON(q.w, http.StatusOK, setGroupPictureReply{SetGroupPicture: true, URLAvatar: &av.URL})
 		return nil
 	case errors.Is(err, portrait.ErrUpstreamRateLimit):
-		return fail("rate-overlimit")
+		return fail(msgRateOverlimit)
 	case errors.Is(err, portrait.ErrGroupNotFound):
 		return fail(reasonTimedOut)
 	case errors.Is(err, portrait.ErrNotGroupMember):

@@ -52,8 +52,38 @@ const (
 	msgUnsupported     = "Unsupported media type"
 	msgNotAuthorized   = "instance account not authorized"
 	msgStarting        = "instance in starting process try later"
+	msgAlreadyLogged   = "instance account already authorized"
 	msgTooManyRequests = "Too Many Requests"
+	msgBadRequestData  = "bad request data"
+	msgLookupTimeout   = "get avatar timeout limit exceeded"
+	msgRateOverlimit   = "rate-overlimit"
 )
+
+// Reason words err as GREEN-API does in the reason field of an avatarInfo
+// (or avatarChanged) notification, and in a qr reply of type error: the
+// notification hub takes it as notify.Options.Reason.
+func Reason(err error) string {
+	return reason(err)
+}
+
+func reason(err error) string {
+	var ce *portrait.ChatIDError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ce):
+		return msgBadRequestData
+	case errors.Is(err, portrait.ErrStarting):
+		return msgStarting
+	case errors.Is(err, portrait.ErrNotAuthorized):
+		return msgNotAuthorized
+	case errors.Is(err, portrait.ErrUpstreamTimeout), errors.Is(err, context.DeadlineExceeded):
+		return msgLookupTimeout
+	case errors.Is(err, portrait.ErrUpstreamRateLimit):
+		return msgRateOverlimit
+	}
+	return err.Error()
+}
 
 // engineError maps an error of the avatar service or an engine to its reply.
 // action names what was attempted, for the message.
@@ -68,15 +98,17 @@ func engineError(err error, action string) *apiError {
 		return newError(http.StatusBadRequest, "%s: the file is not a JPEG, PNG, WebP or GIF picture (%v)", msgUnsupported, err)
 	case errors.Is(err, picture.ErrTooLarge):
 		return validation("%v; send a smaller picture (the limit is set by PORTRAIT_MAX_PIXELS)", err)
+	case errors.Is(err, portrait.ErrUnavailable):
+		return newError(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
 	case errors.Is(err, portrait.ErrNotAuthorized):
 		return newError(http.StatusBadRequest, msgNotAuthorized)
 	case errors.Is(err, portrait.ErrStarting):
 		return newError(http.StatusBadRequest, msgStarting)
 	case errors.Is(err, portrait.ErrUpstreamTimeout), errors.Is(err, context.DeadlineExceeded):
-		return newError(http.StatusGatewayTimeout, "Gateway Timeout: the messenger did not answer in time while trying to %s (get avatar timeout limit exceeded); try again later", action)
+		return newError(http.StatusGatewayTimeout, "Gateway Timeout: the messenger did not answer in time while trying to %s (%s); try again later", action, msgLookupTimeout)
 	case errors.Is(err, portrait.ErrUpstreamRateLimit):
 		return &apiError{status: http.StatusTooManyRequests, retryAfter: 10 * time.Second,
-			message: fmt.Sprintf("rate-overlimit: the messenger refused to %s because this account made too many requests; retry after 10 s", action)}
+			message: fmt.Sprintf(msgRateOverlimit+": the messenger refused to %s because this account made too many requests; retry after 10 s", action)}
 	}
 	return newError(http.StatusBadGateway, "Bad Gateway: could not %s: %v", action, err)
 }

@@ -2,25 +2,23 @@ package greenapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/instance"
 )
 
 // Notifier is what the HTTP layer needs of the notification hub.
 type Notifier interface {
 	// LookupAsync commits a getAvatarAsync lookup; its avatarInfo
 	// notification follows.
-	LookupAsync(ctx context.Context, l *instance.Live, chat portrait.ChatID) error
+	LookupAsync(ctx context.Context, l portrait.Handle, chat portrait.ChatID) error
 	// Receive returns the oldest notification, waiting up to timeout; nil
 	// when none arrived.
-	Receive(ctx context.Context, l *instance.Live, timeout time.Duration) (*portrait.Notification, error)
+	Receive(ctx context.Context, l portrait.Handle, timeout time.Duration) (*portrait.Notification, error)
 	// Delete removes a notification; false when there was none.
-	Delete(ctx context.Context, l *instance.Live, receiptID int64) (bool, error)
+	Delete(ctx context.Context, l portrait.Handle, receiptID int64) (bool, error)
 }
 
 // getAvatarAsync: validates like getAvatar, answers 200 with an empty body
@@ -31,8 +29,8 @@ func (s *Server) getAvatarAsync(q *request) *apiError {
 	if e != nil {
 		return e
 	}
-	if err := s.Notify.LookupAsync(q.ctx(), q.live, chat); err != nil {
-		s.Log.Error("getAvatarAsync not accepted", "idInstance", int64(q.live.ID), "err", err)
+	if err := s.Notify.LookupAsync(q.ctx(), q.h, chat); err != nil {
+		s.Log.Error("getAvatarAsync not accepted", "idInstance", int64(q.h.ID()), "err", err)
 		return newError(http.StatusInternalServerError, "Internal Server Error: the lookup could not be stored; try again")
 	}
 	q.w.Header().Set("Content-Length", "0")
@@ -49,7 +47,7 @@ const (
 
 // pollingOnly answers 400 while a webhook is set: notifications then go
 // there, and polling would compete with it.
-func pollingOnly(l *instance.Live) *apiError {
+func pollingOnly(l portrait.Handle) *apiError {
 	if l.Settings().WebhookURL != "" {
 		return newError(http.StatusBadRequest, "Notifications of this instance are sent to its webhookUrl, so they cannot be received by polling; clear webhookUrl with setSettings ({\"webhookUrl\": \"\"}) to use receiveNotification")
 	}
@@ -59,7 +57,7 @@ func pollingOnly(l *instance.Live) *apiError {
 // receiveNotification: GET ?receiveTimeout=5..60 → {"receiptId", "body"} or
 // null, returning as soon as a notification arrives.
 func (s *Server) receiveNotification(q *request) *apiError {
-	if e := pollingOnly(q.live); e != nil {
+	if e := pollingOnly(q.h); e != nil {
 		return e
 	}
 	timeout := defaultReceiveTimeout
@@ -70,7 +68,7 @@ func (s *Server) receiveNotification(q *request) *apiError {
 		}
 		timeout = n
 	}
-	n, err := s.Notify.Receive(q.ctx(), q.live, time.Duration(timeout)*time.Second)
+	n, err := s.Notify.Receive(q.ctx(), q.h, time.Duration(timeout)*time.Second)
 	if err != nil {
 		if q.ctx().Err() != nil {
 			return nil
@@ -81,10 +79,7 @@ func (s *Server) receiveNotification(q *request) *apiError {
 		writeRaw(q.w, http.StatusOK, []byte("null"))
 		return nil
 	}
-	writeJSON(q.w, http.StatusOK, struct {
-		ReceiptID int64           `json:"receiptId"`
-		Body      json.RawMessage `json:"body"`
-	}{n.ReceiptID, n.Body})
+	writeJSON(q.w, http.StatusOK, notificationReply{n.ReceiptID, n.Body})
 	return nil
 }
 
@@ -94,14 +89,11 @@ func (s *Server) deleteNotification(q *request) *apiError {
 	if err != nil || id < 0 {
 		return validation("Parameter receiptId must be a Number")
 	}
-	ok, err := s.Notify.Delete(q.ctx(), q.live, id)
+	ok, err := s.Notify.Delete(q.ctx(), q.h, id)
 	if err != nil {
 		return newError(http.StatusInternalServerError, "Internal Server Error: the notification could not be deleted")
 	}
-	reply := struct {
-		Result bool   `json:"result"`
-		Reason string `json:"reason"`
-	}{Result: ok}
+	reply := deleteNotificationReply{Result: ok}
 	if !ok {
 		reply.Reason = "notification not found: it was already deleted or never existed"
 	}

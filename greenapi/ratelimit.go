@@ -9,26 +9,6 @@ import (
 	"github.com/portrait-dev/portrait"
 )
 
-// DefaultRateLimits are GREEN-API's per-instance, per-method limits in
-// requests per second (its 2024 table; getAvatarAsync from the 2023 one).
-var DefaultRateLimits = map[string]float64{
-	"getAvatar":            10,
-	"getAvatarAsync":       10,
-	"setProfilePicture":    0.1,
-	"setGroupPicture":      1,
-	"getSettings":          1,
-	"setSettings":          1,
-	"getStateInstance":     1,
-	"getWaSettings":        1,
-	"getAccountSettings":   1,
-	"qr":                   3,
-	"getAuthorizationCode": 50,
-	"logout":               1,
-	"reboot":               1,
-	"receiveNotification":  100,
-	"deleteNotification":   100,
-}
-
 // bucket is a token bucket: capacity burst, refilled at rate per second.
 type bucket struct {
 	mu     sync.Mutex

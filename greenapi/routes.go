@@ -2,6 +2,7 @@ package greenapi
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/portrait-dev/portrait"
 )
@@ -10,37 +11,80 @@ var (
 	get     = []string{http.MethodGet, http.MethodHead, http.MethodPost}
 	post    = []string{http.MethodPost}
 	delete_ = []string{http.MethodDelete}
+
+	whatsAppOnly = []portrait.InstanceType{portrait.TypeWhatsApp}
 )
 
-// apiMethods lists every GREEN-API method portrait serves under
-// [/v3]/waInstance{idInstance}/{method}/{apiTokenInstance}. Method names are
-// matched case-insensitively.
-func apiMethods() []*method {
-	return []*method{
-		// Avatars (contract §2).
-		{name: "getAvatar", verbs: post, ready: true, handle: (*Server).getAvatar},
-		{name: "setProfilePicture", verbs: post, ready: true, handle: (*Server).setProfilePicture},
-		{name: "setGroupPicture", verbs: post, ready: true, handle: (*Server).setGroupPicture},
+// Method is one GREEN-API method portrait serves under
+// [/v3]/waInstance{idInstance}/{method}/{apiTokenInstance}.
+type Method struct {
+	// Name is the canonical wire name; calls match it case-insensitively.
+	Name string
+	// Verbs are the HTTP methods it takes.
+	Verbs []string
+	// Types are the instance types (route forms) it is served for; nil
+	// means every type.
+	Types []portrait.InstanceType
+	// Extra: it takes one more path segment (deleteNotification's
+	// receiptId).
+	Extra bool
+	// Ready: it needs a linked account (400 "starting" or "not
+	// authorized" otherwise).
+	Ready bool
+	// Rate is GREEN-API's limit in requests per second per instance; 0 is
+	// unlimited. Configuration may override it.
+	Rate float64
+	// Request is the type of its body (a zero value): a JSON body, or a
+	// multipart form whose fields are tagged `form`; nil when it takes no
+	// body.
+	Request any
+	// Reply is the type of its 200 reply (a zero value); nil when the
+	// reply body is empty.
+	Reply any
 
-		{name: "getAvatarAsync", verbs: post, only: portrait.TypeWhatsApp, ready: true, handle: (*Server).getAvatarAsync},
+	handle func(s *Server, q *request) *apiError
+}
 
-		// Notifications (contract §4).
-		{name: "receiveNotification", verbs: get, handle: (*Server).receiveNotification},
-		{name: "deleteNotification", verbs: delete_, extra: true, handle: (*Server).deleteNotification},
+func (m *Method) serves(t portrait.InstanceType) bool {
+	return m.Types == nil || slices.Contains(m.Types, t)
+}
 
-		// Settings (contract §4).
-		{name: "getSettings", verbs: get, handle: (*Server).getSettings},
-		{name: "setSettings", verbs: post, handle: (*Server).setSettings},
+// Methods lists every GREEN-API method portrait serves: the one table the
+// dispatcher, the rate limits and the API documentation are made from.
+var Methods = []*Method{
+	// Avatars (contract §2).
+	{Name: "getAvatar", Verbs: post, Ready: true, Rate: 10, Request: chatRequest{}, Reply: avatarReply{}, handle: (*Server).getAvatar},
+	{Name: "setProfilePicture", Verbs: post, Ready: true, Rate: 0.1, Request: pictureUpload{}, Reply: setProfilePictureReply{}, handle: (*Server).setProfilePicture},
+	{Name: "setGroupPicture", Verbs: post, Ready: true, Rate: 1, Request: groupPictureUpload{}, Reply: setGroupPictureReply{}, handle: (*Server).setGroupPicture},
+	{Name: "getAvatarAsync", Verbs: post, Types: whatsAppOnly, Ready: true, Rate: 10, Request: chatRequest{}, handle: (*Server).getAvatarAsync},
 
-		// Instance lifecycle (contract §5).
-		{name: "getStateInstance", verbs: get, handle: (*Server).getStateInstance},
-		{name: "getWaSettings", verbs: get, handle: (*Server).getWaSettings},
-		{name: "getAccountSettings", verbs: get, handle: (*Server).getAccountSettings},
-		{name: "qr", verbs: get, handle: (*Server).qr},
-		{name: "getAuthorizationCode", verbs: post, handle: (*Server).getAuthorizationCode},
-		{name: "logout", verbs: get, handle: (*Server).logout},
-		{name: "reboot", verbs: get, handle: (*Server).reboot},
+	// Notifications (contract §4).
+	{Name: "receiveNotification", Verbs: get, Rate: 100, Reply: notificationReply{}, handle: (*Server).receiveNotification},
+	{Name: "deleteNotification", Verbs: delete_, Extra: true, Rate: 100, Reply: deleteNotificationReply{}, handle: (*Server).deleteNotification},
+
+	// Settings (contract §4).
+	{Name: "getSettings", Verbs: get, Rate: 1, Reply: settingsDoc{}, handle: (*Server).getSettings},
+	{Name: "setSettings", Verbs: post, Rate: 1, Request: settingsDoc{}, Reply: saveSettingsReply{}, handle: (*Server).setSettings},
+
+	// Instance lifecycle (contract §5).
+	{Name: "getStateInstance", Verbs: get, Rate: 1, Reply: stateReply{}, handle: (*Server).getStateInstance},
+	{Name: "getWaSettings", Verbs: get, Rate: 1, Reply: waSettingsReply{}, handle: (*Server).getWaSettings},
+	{Name: "getAccountSettings", Verbs: get, Rate: 1, Reply: accountSettingsReply{}, handle: (*Server).getAccountSettings},
+	{Name: "qr", Verbs: get, Rate: 3, Reply: qrReply{}, handle: (*Server).qr},
+	{Name: "getAuthorizationCode", Verbs: post, Rate: 50, Request: authorizationCodeRequest{}, Reply: authorizationCodeReply{}, handle: (*Server).getAuthorizationCode},
+	{Name: "logout", Verbs: get, Rate: 1, Reply: logoutReply{}, handle: (*Server).logout},
+	{Name: "reboot", Verbs: get, Rate: 1, Reply: rebootReply{}, handle: (*Server).reboot},
+}
+
+// DefaultRateLimits returns GREEN-API's per-instance, per-method limits in
+// requests per second, by canonical method name (its 2024 table;
+// getAvatarAsync from the 2023 one).
+func DefaultRateLimits() map[string]float64 {
+	out := make(map[string]float64, len(Methods))
+	for _, m := range Methods {
+		out[m.Name] = m.Rate
 	}
+	return out
 }
 
 // routes registers everything that is not a GREEN-API call.

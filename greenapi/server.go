@@ -6,6 +6,7 @@ package greenapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/avatar"
-	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/metrics"
 )
 
@@ -30,7 +30,8 @@ type Config struct {
 	// message.
 	UploadSetting string
 	// RateLimits are the per-instance, per-method limits in requests per
-	// second, by canonical method name; a method absent or ≤ 0 is unlimited.
+	// second, by canonical method name; a method absent or ≤ 0 is
+	// unlimited. DefaultRateLimits gives GREEN-API's.
 	RateLimits map[string]float64
 	// APIURL is the public base URL, printed by the admin API.
 	APIURL string
@@ -40,13 +41,13 @@ type Config struct {
 
 // Deps are what the HTTP layer serves.
 type Deps struct {
-	Registry *instance.Registry
-	Avatars  *avatar.Service
-	Notify   Notifier
-	Sandbox  SandboxAdmin // nil when the sandbox engine is not in use
-	Console  http.Handler // serves /console and /console/…; nil for none
-	Metrics  *metrics.Metrics
-	Log      *slog.Logger
+	Instances portrait.Instances
+	Avatars   *avatar.Service
+	Notify    Notifier
+	Sandbox   SandboxAdmin // nil when the sandbox engine is not in use
+	Console   http.Handler // serves /console and /console/…; nil for none
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
 	// Ready reports whether the server can serve; /readyz answers 503
 	// with its error otherwise.
 	Ready func(ctx context.Context) error
@@ -57,7 +58,7 @@ type Server struct {
 	Deps
 	cfg     Config
 	limits  limiter
-	methods map[string]*method // by lower-case name
+	methods map[string]*Method // by lower-case name
 	mux     *http.ServeMux
 }
 
@@ -70,9 +71,9 @@ func New(deps Deps, cfg Config) *Server {
 		cfg.UploadSetting = "PORTRAIT_MAX_UPLOAD_BYTES"
 	}
 	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}}
-	s.methods = map[string]*method{}
-	for _, m := range apiMethods() {
-		s.methods[strings.ToLower(m.name)] = m
+	s.methods = map[string]*Method{}
+	for _, m := range Methods {
+		s.methods[strings.ToLower(m.Name)] = m
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
@@ -98,22 +99,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.logRequest(r, r.URL.Path, sw.status(), start)
 }
 
-// method is one GREEN-API method.
-type method struct {
-	name   string                // canonical wire name
-	verbs  []string              // accepted HTTP methods
-	only   portrait.InstanceType // "" = every type
-	extra  bool                  // takes one more path segment (deleteNotification)
-	ready  bool                  // needs an authorized account
-	handle func(s *Server, q *request) *apiError
-}
-
 // request is one authenticated GREEN-API call.
 type request struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	call call
-	live *instance.Live
+	h    portrait.Handle
 	path string // redacted
 }
 
@@ -126,7 +117,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c call) {
 	m := s.methods[strings.ToLower(c.method)]
 	label := "unknown"
 	if m != nil {
-		label = m.name
+		label = m.Name
 	}
 	if e := s.dispatch(q, m); e != nil {
 		if e.status >= 500 {
@@ -138,7 +129,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c call) {
 	s.logRequest(r, q.path, sw.status(), start)
 }
 
-func (s *Server) dispatch(q *request, m *method) *apiError {
+func (s *Server) dispatch(q *request, m *Method) *apiError {
 	c := q.call
 	if !c.idOK {
 		return validation("idInstance must be a number: the path is /waInstance{idInstance}/{method}/{apiTokenInstance}")
@@ -146,17 +137,21 @@ func (s *Server) dispatch(q *request, m *method) *apiError {
 	if c.token == "" {
 		return validation("apiTokenInstance is missing: the path is /waInstance{idInstance}/{method}/{apiTokenInstance}")
 	}
-	live, err := s.Registry.Authenticate(c.id, c.token)
-	switch err {
-	case nil:
-	case instance.ErrUnknownInstance:
+	h, err := s.Instances.Authenticate(q.ctx(), c.id, c.token)
+	switch {
+	case err == nil:
+	case errors.Is(err, portrait.ErrUnknownInstance):
 		return &apiError{status: http.StatusForbidden, message: "Forbidden"}
-	default:
+	case errors.Is(err, portrait.ErrBadToken):
 		return &apiError{status: http.StatusUnauthorized, message: "Unauthorized"}
+	default:
+		s.Log.Error("authenticating a request", "idInstance", int64(c.id), "err", err)
+		return newError(http.StatusServiceUnavailable, "Service Unavailable: the instance could not be looked up; try again")
 	}
-	q.live = live
-	if c.v3 != (live.Type == portrait.TypeMAX) {
-		if live.Type == portrait.TypeMAX {
+	q.h = h
+	typ := h.Type()
+	if c.v3 != (typ == portrait.TypeMAX) {
+		if typ == portrait.TypeMAX {
 			return newError(http.StatusNotFound, "Not Found: instance %d is a MAX instance; call /v3/waInstance%d/%s/%s", c.id, c.id, c.method, TokenPlaceholder)
 		}
 		return newError(http.StatusNotFound, "Not Found: instance %d is a WhatsApp instance; call /waInstance%d/%s/%s without /v3", c.id, c.id, c.method, TokenPlaceholder)
@@ -164,35 +159,31 @@ func (s *Server) dispatch(q *request, m *method) *apiError {
 	if m == nil {
 		return newError(http.StatusNotFound, "Not Found: unknown method '%s'", c.method)
 	}
-	if m.only != "" && m.only != live.Type {
-		return newError(http.StatusNotFound, "Not Found: method '%s' is not available for %s instances", m.name, live.Type)
+	if !m.serves(typ) {
+		return newError(http.StatusNotFound, "Not Found: method '%s' is not available for %s instances", m.Name, typ)
 	}
-	if (c.extra != "") != m.extra {
-		if m.extra {
-			return newError(http.StatusNotFound, "Not Found: %s needs one more path segment: /%s/%s/{receiptId}", m.name, m.name, TokenPlaceholder)
+	if (c.extra != "") != m.Extra {
+		if m.Extra {
+			return newError(http.StatusNotFound, "Not Found: %s needs one more path segment: /%s/%s/{receiptId}", m.Name, m.Name, TokenPlaceholder)
 		}
 		return newError(http.StatusNotFound, "Not Found: unexpected path segment after the token")
 	}
-	if !slices.Contains(m.verbs, q.r.Method) {
-		q.w.Header().Set("Allow", strings.Join(m.verbs, ", "))
-		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.name, strings.Join(m.verbs, " or "))
+	if !slices.Contains(m.Verbs, q.r.Method) {
+		q.w.Header().Set("Allow", strings.Join(m.Verbs, ", "))
+		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.Name, strings.Join(m.Verbs, " or "))
 	}
-	if ok, wait := s.limits.allow(live.ID, m.name, s.cfg.Now(), q.w.Header().Set); !ok {
+	if ok, wait := s.limits.allow(h.ID(), m.Name, s.cfg.Now(), q.w.Header().Set); !ok {
 		e := newError(http.StatusTooManyRequests, "%s: %s is limited to %s requests per second per instance; retry after %s",
-			msgTooManyRequests, m.name, strconv.FormatFloat(s.limits.rates[m.name], 'f', -1, 64), roundUp(wait))
+			msgTooManyRequests, m.Name, strconv.FormatFloat(s.limits.rates[m.Name], 'f', -1, 64), roundUp(wait))
 		e.retryAfter = wait
 		return e
 	}
-	if live.Session == nil {
-		return newError(http.StatusServiceUnavailable, "Service Unavailable: the instance cannot be served: %v", live.OpenErr)
+	if err := h.Err(); err != nil {
+		return engineError(err, "serve the instance")
 	}
-	if m.ready {
-		switch live.Session.State() {
-		case portrait.StateAuthorized:
-		case portrait.StateStarting:
-			return newError(http.StatusBadRequest, msgStarting)
-		default:
-			return newError(http.StatusBadRequest, msgNotAuthorized)
+	if m.Ready {
+		if err := h.Ready(); err != nil {
+			return engineError(err, "serve the instance")
 		}
 	}
 	return m.handle(s, q)

@@ -185,6 +185,7 @@ func TestEngineError(t *testing.T) {
 		{context.DeadlineExceeded, 504, "did not answer in time"},
 		{fmt.Errorf("wrapped: %w", portrait.ErrUpstreamRateLimit), 429, "rate-overlimit"},
 		{errors.New("boom"), 502, "Bad Gateway"},
+		{fmt.Errorf("%w: engine \"x\" is not available", portrait.ErrUnavailable), 503, "Service Unavailable: the instance cannot be served: engine"},
 	}
 	for _, tt := range tests {
 		e := engineError(tt.err, "do it")
@@ -194,6 +195,51 @@ func TestEngineError(t *testing.T) {
 	}
 	if e := engineError(portrait.ErrUpstreamRateLimit, "x"); e.retryAfter <= 0 {
 		t.Error("a 429 from the messenger's limit carries no Retry-After")
+	}
+}
+
+// TestReason: the reasons of avatarInfo notifications and qr errors, in
+// GREEN-API's words.
+func TestReason(t *testing.T) {
+	_, badChat := portrait.ParseChatID(portrait.TypeWhatsApp, "nope")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{badChat, "bad request data"},
+		{portrait.ErrStarting, "instance in starting process try later"},
+		{fmt.Errorf("sandbox: %w", portrait.ErrNotAuthorized), "instance account not authorized"},
+		{portrait.ErrUpstreamTimeout, "get avatar timeout limit exceeded"},
+		{context.DeadlineExceeded, "get avatar timeout limit exceeded"},
+		{fmt.Errorf("x: %w", portrait.ErrUpstreamRateLimit), "rate-overlimit"},
+		{errors.New("the QR code expired; ask for a new one"), "the QR code expired; ask for a new one"},
+	}
+	for _, tt := range tests {
+		if got := Reason(tt.err); got != tt.want {
+			t.Errorf("Reason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestMethodTable: every method has a handler, a canonical name used once,
+// verbs, and a rate that matches GREEN-API's published limits.
+func TestMethodTable(t *testing.T) {
+	want := map[string]float64{
+		"getAvatar": 10, "getAvatarAsync": 10, "setProfilePicture": 0.1, "setGroupPicture": 1,
+		"getSettings": 1, "setSettings": 1, "getStateInstance": 1, "getWaSettings": 1,
+		"getAccountSettings": 1, "qr": 3, "getAuthorizationCode": 50, "logout": 1, "reboot": 1,
+		"receiveNotification": 100, "deleteNotification": 100,
+	}
+	seen := map[string]bool{}
+	for _, m := range Methods {
+		if m.handle == nil || len(m.Verbs) == 0 || seen[strings.ToLower(m.Name)] {
+			t.Errorf("method %q: no handler, no verbs, or listed twice", m.Name)
+		}
+		seen[strings.ToLower(m.Name)] = true
+	}
+	if got := DefaultRateLimits(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("DefaultRateLimits() = %v\nwant %v", got, want)
 	}
 }
 

@@ -5,65 +5,62 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/portrait-dev/portrait"
 )
 
-// Errors of authentication, mapped by the HTTP layer to GREEN-API's 403/401.
-var (
-	// ErrUnknownInstance: no instance has that id (403 Forbidden).
-	ErrUnknownInstance = errors.New("unknown instance")
-	// ErrBadToken: the instance exists but the token is wrong (401 Unauthorized).
-	ErrBadToken = errors.New("wrong apiTokenInstance")
-)
-
-// Live is an instance the server is serving: its identity, its current
-// credentials and settings, and its open engine session.
-type Live struct {
-	ID     portrait.InstanceID
-	Type   portrait.InstanceType
-	Engine string
-	// Session is the open engine session; nil when the engine failed to open
-	// it (OpenErr says why).
-	Session portrait.Session
-	OpenErr error
-
-	hash     atomic.Pointer[[]byte]
-	settings atomic.Pointer[portrait.Settings]
+// Options configure a Registry.
+type Options struct {
+	// DefaultEngine is the engine Create uses when it is given none.
+	DefaultEngine string
+	// Lazy opens an instance's session only when a call needs it (and
+	// never in Start), and closes it again after Delete: the CLI's
+	// registry must not connect every linked device to change one.
+	Lazy bool
+	// Logger receives the registry's warnings; nil means slog.Default().
+	Logger *slog.Logger
 }
 
-// Settings returns the instance's current settings.
-func (l *Live) Settings() portrait.Settings { return *l.settings.Load() }
-
-// Registry keeps every instance of the store open on its engine and answers
-// authentication from memory. Changes made through the Registry apply at
-// once; changes made by another process sharing the store (the CLI) apply
-// within the Watch interval.
+// Registry keeps every instance of the store open on its engine and
+// answers authentication from memory; it implements portrait.Instances.
+// Changes made through the Registry apply at once; changes made by another
+// process sharing the store (the CLI) apply within the Watch interval.
 type Registry struct {
 	store   portrait.Store
 	engines map[string]portrait.Engine
-	sink    *gate
+	opts    Options
 	log     *slog.Logger
+	events  portrait.Events
 
-	reconcileMu sync.Mutex // serialises reconcile
-	mu          sync.RWMutex
-	live        map[portrait.InstanceID]*Live
-	gen         int64
-	closed      bool
+	changeMu sync.Mutex // serialises changes of the set: reconcile, Create, Delete
+	mu       sync.RWMutex
+	live     map[portrait.InstanceID]*live
+	gen      int64
+	closed   bool
 }
 
-// NewRegistry returns a Registry over store. engines maps engine names to
-// engines; sink receives every session's events.
-func NewRegistry(store portrait.Store, engines map[string]portrait.Engine, sink portrait.EventSink, log *slog.Logger) *Registry {
-	return &Registry{store: store, engines: engines, sink: newGate(sink), log: log, live: map[portrait.InstanceID]*Live{}}
+var _ portrait.Instances = (*Registry)(nil)
+
+// New returns a Registry over store. engines maps engine names to engines.
+func New(store portrait.Store, engines map[string]portrait.Engine, opts Options) *Registry {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Registry{store: store, engines: engines, opts: opts, log: log, live: map[portrait.InstanceID]*live{}}
 }
 
-// Start loads every instance and opens its session.
-func (r *Registry) Start(ctx context.Context) error {
+// Start loads every instance and, unless the registry is lazy, opens its
+// session. Sessions report their events to events (nil: dropped).
+func (r *Registry) Start(ctx context.Context, events portrait.Events) error {
+	r.changeMu.Lock()
+	r.events = events
+	r.changeMu.Unlock()
 	return r.reconcile(ctx)
 }
 
@@ -98,8 +95,8 @@ func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 
 // reconcile makes the live set match the store.
 func (r *Registry) reconcile(ctx context.Context) error {
-	r.reconcileMu.Lock()
-	defer r.reconcileMu.Unlock()
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
 	gen, err := r.store.Generation(ctx)
 	if err != nil {
 		return fmt.Errorf("instance: reading generation: %w", err)
@@ -108,167 +105,222 @@ func (r *Registry) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("instance: listing instances: %w", err)
 	}
-	r.mu.RLock()
+	r.mu.Lock()
 	if r.closed {
-		r.mu.RUnlock()
+		r.mu.Unlock()
 		return errors.New("instance: registry closed")
 	}
-	current := make(map[portrait.InstanceID]*Live, len(r.live))
+	gone := make(map[portrait.InstanceID]*live, len(r.live))
 	for id, l := range r.live {
-		current[id] = l
+		gone[id] = l
 	}
-	r.mu.RUnlock()
-
-	next := make(map[portrait.InstanceID]*Live, len(insts))
+	var added []*live
+	var addedInsts []portrait.Instance
 	for _, inst := range insts {
-		if l, ok := current[inst.ID]; ok {
-			hash := inst.TokenHash
-			l.hash.Store(&hash)
-			s := inst.Settings
-			l.settings.Store(&s)
-			next[inst.ID] = l
-			delete(current, inst.ID)
+		if l, ok := gone[inst.ID]; ok {
+			l.update(inst)
+			delete(gone, inst.ID)
 			continue
 		}
-		next[inst.ID] = r.open(ctx, inst)
+		l := r.newLive(inst)
+		r.live[inst.ID] = l
+		added, addedInsts = append(added, l), append(addedInsts, inst)
 	}
-	r.mu.Lock()
-	r.live = next
+	for id := range gone {
+		delete(r.live, id)
+	}
 	r.gen = gen
 	r.mu.Unlock()
-	for id := range next {
-		r.sink.publish(id)
+	if !r.opts.Lazy {
+		for i, l := range added {
+			r.open(ctx, l, addedInsts[i])
+		}
 	}
-	for id, gone := range current {
-		r.closeLive(gone)
-		r.sink.forget(id)
+	for _, l := range gone {
+		l.close()
 	}
 	return nil
 }
 
-func (r *Registry) open(ctx context.Context, inst portrait.Instance) *Live {
-	l := &Live{ID: inst.ID, Type: inst.Type, Engine: inst.Engine}
-	hash := inst.TokenHash
-	l.hash.Store(&hash)
-	s := inst.Settings
-	l.settings.Store(&s)
-	eng, ok := r.engines[inst.Engine]
-	if !ok {
-		l.OpenErr = fmt.Errorf("engine %q is not available in this server", inst.Engine)
-		r.log.Error("instance not opened", "idInstance", int64(inst.ID), "err", l.OpenErr)
-		return l
-	}
-	sess, err := eng.Open(ctx, inst, r.sink)
-	if err != nil {
-		l.OpenErr = fmt.Errorf("opening instance on engine %s: %w", inst.Engine, err)
-		r.log.Error("instance not opened", "idInstance", int64(inst.ID), "err", err)
-		return l
-	}
-	l.Session = sess
+func (r *Registry) newLive(inst portrait.Instance) *live {
+	l := &live{r: r, id: inst.ID, typ: inst.Type, engine: inst.Engine, created: inst.CreatedAt}
+	l.update(inst)
 	return l
 }
 
-func (r *Registry) closeLive(l *Live) {
-	if l.Session == nil {
+// open opens l's session on its engine. Events the engine reports while
+// it opens are held until the session is in place.
+func (r *Registry) open(ctx context.Context, l *live, inst portrait.Instance) {
+	eng, ok := r.engines[inst.Engine]
+	if !ok {
+		err := fmt.Errorf("%w: engine %q is not available in this server", portrait.ErrUnavailable, inst.Engine)
+		r.log.Error("instance not opened", "idInstance", int64(inst.ID), "err", err)
+		l.opened(nil, err)
 		return
 	}
-	if err := l.Session.Close(); err != nil {
-		r.log.Warn("closing instance session", "idInstance", int64(l.ID), "err", err)
+	sess, err := eng.Open(ctx, inst, sink{l})
+	if err != nil {
+		r.log.Error("instance not opened", "idInstance", int64(inst.ID), "err", err)
+		l.opened(nil, fmt.Errorf("%w: opening instance on engine %s: %w", portrait.ErrUnavailable, inst.Engine, err))
+		return
 	}
+	l.opened(sess, nil)
 }
 
-// Authenticate returns the live instance id with token, ErrUnknownInstance
-// or ErrBadToken. The token is compared in constant time.
-func (r *Registry) Authenticate(id portrait.InstanceID, token string) (*Live, error) {
+func (r *Registry) get(id portrait.InstanceID) *live {
 	r.mu.RLock()
-	l, ok := r.live[id]
+	l := r.live[id]
 	r.mu.RUnlock()
-	if !ok {
-		return nil, ErrUnknownInstance
+	return l
+}
+
+// Authenticate implements portrait.Instances.
+func (r *Registry) Authenticate(_ context.Context, id portrait.InstanceID, token string) (portrait.Handle, error) {
+	l := r.get(id)
+	if l == nil {
+		return nil, portrait.ErrUnknownInstance
 	}
 	if !TokenMatches(*l.hash.Load(), token) {
-		return nil, ErrBadToken
+		return nil, portrait.ErrBadToken
 	}
 	return l, nil
 }
 
-// Get returns a live instance by id.
-func (r *Registry) Get(id portrait.InstanceID) (*Live, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	l, ok := r.live[id]
-	return l, ok
+// Get implements portrait.Instances.
+func (r *Registry) Get(_ context.Context, id portrait.InstanceID) (portrait.Handle, error) {
+	if l := r.get(id); l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("instance %d: %w", id, portrait.ErrUnknownInstance)
 }
 
-// List returns every live instance ordered by id.
-func (r *Registry) List() []*Live {
+// List implements portrait.Instances.
+func (r *Registry) List(context.Context) ([]portrait.Handle, error) {
 	r.mu.RLock()
-	out := make([]*Live, 0, len(r.live))
+	ls := make([]*live, 0, len(r.live))
 	for _, l := range r.live {
-		out = append(out, l)
+		ls = append(ls, l)
 	}
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	sort.Slice(ls, func(i, j int) bool { return ls[i].id < ls[j].id })
+	out := make([]portrait.Handle, len(ls))
+	for i, l := range ls {
+		out[i] = l
+	}
+	return out, nil
 }
 
-// Create makes a new instance of type t on engine and opens it. It returns
-// the instance and its token, which is shown once and stored only hashed.
-func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine string) (portrait.Instance, string, error) {
-	if _, ok := r.engines[engine]; !ok {
-		return portrait.Instance{}, "", fmt.Errorf("unknown engine %q", engine)
+// Create implements portrait.Instances. An instance its engine refuses to
+// open is not kept.
+func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine string) (portrait.Handle, string, error) {
+	if engine == "" {
+		engine = r.opts.DefaultEngine
 	}
-	inst, token, err := Create(ctx, r.store, t, engine)
+	if !t.Valid() {
+		return nil, "", fmt.Errorf("instance: unknown type %q", t)
+	}
+	eng, ok := r.engines[engine]
+	if !ok {
+		return nil, "", fmt.Errorf("unknown engine %q (available: %s)", engine, r.engineNames())
+	}
+	if !slices.Contains(eng.Types(), t) {
+		served := make([]string, 0, len(eng.Types()))
+		for _, st := range eng.Types() {
+			served = append(served, typeName(st))
+		}
+		return nil, "", fmt.Errorf("the %s engine does not serve %s instances (it serves %s)", engine, typeName(t), strings.Join(served, " and "))
+	}
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	inst, token, err := create(ctx, r.store, t, engine)
 	if err != nil {
-		return inst, "", err
+		return nil, "", err
 	}
-	if err := r.reconcile(ctx); err != nil {
-		return inst, "", err
+	l := r.newLive(inst)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, "", errors.New("instance: registry closed")
 	}
-	// An instance its engine cannot open (a MAX instance on the whatsapp
-	// engine, say) is not kept.
-	if l, ok := r.Get(inst.ID); ok && l.OpenErr != nil {
-		openErr := l.OpenErr
-		if err := r.Delete(ctx, inst.ID); err != nil {
+	r.live[inst.ID] = l
+	r.mu.Unlock()
+	if r.opts.Lazy {
+		return l, token, nil
+	}
+	r.open(ctx, l, inst)
+	if openErr := l.Err(); openErr != nil {
+		if err := r.deleteLocked(ctx, l); err != nil {
 			r.log.Warn("removing an instance its engine refused", "idInstance", int64(inst.ID), "err", err)
 		}
-		return portrait.Instance{}, "", openErr
+		return nil, "", openErr
 	}
-	return inst, token, nil
+	return l, token, nil
 }
 
-// Delete removes an instance and closes its session. A linked account is
-// logged out first (best effort), so that the phone no longer lists the
-// device.
+// typeName names an instance type for people.
+func typeName(t portrait.InstanceType) string {
+	switch t {
+	case portrait.TypeWhatsApp:
+		return "WhatsApp"
+	case portrait.TypeMAX:
+		return "MAX (v3)"
+	}
+	return string(t)
+}
+
+func (r *Registry) engineNames() string {
+	names := make([]string, 0, len(r.engines))
+	for n := range r.engines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprint(names)
+}
+
+// Delete implements portrait.Instances.
 func (r *Registry) Delete(ctx context.Context, id portrait.InstanceID) error {
-	if l, ok := r.Get(id); ok && l.Session != nil && l.Session.State() == portrait.StateAuthorized {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := l.Session.Logout(lctx); err != nil {
-			r.log.Warn("logging out an instance being deleted", "idInstance", int64(id), "err", err)
-		}
-		cancel()
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	l := r.get(id)
+	if l == nil {
+		return fmt.Errorf("instance: delete %d: %w", id, portrait.ErrUnknownInstance)
 	}
-	if err := r.store.DeleteInstance(ctx, id); err != nil {
-		return fmt.Errorf("instance: delete %d: %w", id, err)
-	}
-	return r.reconcile(ctx)
+	l.logoutForDelete(ctx)
+	return r.deleteLocked(ctx, l)
 }
 
-// RotateToken gives an instance a new token and returns it.
+func (r *Registry) deleteLocked(ctx context.Context, l *live) error {
+	if err := r.store.DeleteInstance(ctx, l.id); err != nil {
+		return fmt.Errorf("instance: delete %d: %w", l.id, err)
+	}
+	r.mu.Lock()
+	if r.live[l.id] == l {
+		delete(r.live, l.id)
+	}
+	r.mu.Unlock()
+	l.close()
+	return nil
+}
+
+// RotateToken implements portrait.Instances.
 func (r *Registry) RotateToken(ctx context.Context, id portrait.InstanceID) (string, error) {
-	token, err := RotateToken(ctx, r.store, id)
-	if err != nil {
-		return "", err
+	token := NewToken()
+	hash := HashToken(token)
+	if err := r.store.SetTokenHash(ctx, id, hash); err != nil {
+		return "", fmt.Errorf("instance: rotate token of %d: %w", id, err)
 	}
-	return token, r.reconcile(ctx)
+	if l := r.get(id); l != nil {
+		l.hash.Store(&hash)
+	}
+	return token, nil
 }
 
-// SetSettings stores an instance's settings and applies them.
+// SetSettings implements portrait.Instances.
 func (r *Registry) SetSettings(ctx context.Context, id portrait.InstanceID, s portrait.Settings) error {
 	if err := r.store.SetSettings(ctx, id, s); err != nil {
 		return fmt.Errorf("instance: save settings of %d: %w", id, err)
 	}
-	if l, ok := r.Get(id); ok {
+	if l := r.get(id); l != nil {
 		l.settings.Store(&s)
 	}
 	return nil
@@ -276,25 +328,21 @@ func (r *Registry) SetSettings(ctx context.Context, id portrait.InstanceID, s po
 
 // Close closes every session.
 func (r *Registry) Close() {
-	r.reconcileMu.Lock()
-	defer r.reconcileMu.Unlock()
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
 	r.mu.Lock()
-	live := r.live
-	r.live = map[portrait.InstanceID]*Live{}
+	all := r.live
+	r.live = map[portrait.InstanceID]*live{}
 	r.closed = true
 	r.mu.Unlock()
-	for _, l := range live {
-		r.closeLive(l)
+	for _, l := range all {
+		l.close()
 	}
 }
 
-// Create stores a new instance of type t on engine directly in store (the
-// CLI uses it; a running server picks the instance up through Watch). It
-// returns the instance and its token.
-func Create(ctx context.Context, store portrait.Store, t portrait.InstanceType, engine string) (portrait.Instance, string, error) {
-	if !t.Valid() {
-		return portrait.Instance{}, "", fmt.Errorf("instance: unknown type %q", t)
-	}
+// create stores a new instance of type t on engine, drawing ids until one
+// is free, and returns it with its token.
+func create(ctx context.Context, store portrait.Store, t portrait.InstanceType, engine string) (portrait.Instance, string, error) {
 	token := NewToken()
 	lastErr := errors.New("no free id after 5 draws")
 	for attempt := 0; attempt < 5; attempt++ {
@@ -316,13 +364,4 @@ func Create(ctx context.Context, store portrait.Store, t portrait.InstanceType, 
 		return inst, token, nil
 	}
 	return portrait.Instance{}, "", fmt.Errorf("instance: create: %w", lastErr)
-}
-
-// RotateToken replaces an instance's token in store and returns the new one.
-func RotateToken(ctx context.Context, store portrait.Store, id portrait.InstanceID) (string, error) {
-	token := NewToken()
-	if err := store.SetTokenHash(ctx, id, HashToken(token)); err != nil {
-		return "", fmt.Errorf("instance: rotate token of %d: %w", id, err)
-	}
-	return token, nil
 }

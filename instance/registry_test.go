@@ -19,11 +19,6 @@ import (
 	"github.com/portrait-dev/portrait/sqlite"
 )
 
-type nopSink struct{}
-
-func (nopSink) StateChanged(portrait.InstanceID, portrait.State)           {}
-func (nopSink) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
-
 func open(t *testing.T) (*sqlite.DB, *instance.Registry) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
@@ -32,13 +27,15 @@ func open(t *testing.T) (*sqlite.DB, *instance.Registry) {
 	}
 	t.Cleanup(func() { db.Close() })
 	sb := sandbox.New(db, nil, sandbox.Options{})
-	reg := instance.NewRegistry(db, map[string]portrait.Engine{sb.Name(): sb}, nopSink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := reg.Start(context.Background()); err != nil {
+	reg := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{DefaultEngine: sb.Name(), Logger: quiet()})
+	if err := reg.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Close)
 	return db, reg
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestCredentials(t *testing.T) {
 	tokenRE := regexp.MustCompile(`^[0-9a-f]{50}$`)
@@ -70,54 +67,60 @@ func TestCredentials(t *testing.T) {
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
 	db, reg := open(t)
-	inst, token, err := reg.Create(ctx, portrait.TypeWhatsApp, "sandbox")
+	h, token, err := reg.Create(ctx, portrait.TypeWhatsApp, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := db.Instance(ctx, inst.ID)
+	if h.Engine() != sandbox.Name {
+		t.Errorf("default engine: %q", h.Engine())
+	}
+	stored, err := db.Instance(ctx, h.ID())
 	if err != nil || string(stored.TokenHash) == token || !instance.TokenMatches(stored.TokenHash, token) {
 		t.Fatalf("stored %+v, %v: the token must be stored hashed", stored, err)
 	}
-	if l, err := reg.Authenticate(inst.ID, token); err != nil || l.Session == nil || l.Type != portrait.TypeWhatsApp {
-		t.Fatalf("Authenticate: %+v, %v", l, err)
+	if l, err := reg.Authenticate(ctx, h.ID(), token); err != nil || l.Err() != nil || l.Type() != portrait.TypeWhatsApp || l.State() != portrait.StateAuthorized {
+		t.Fatalf("Authenticate: %v", err)
 	}
-	if _, err := reg.Authenticate(inst.ID, instance.NewToken()); !errors.Is(err, instance.ErrBadToken) {
+	if _, err := reg.Authenticate(ctx, h.ID(), instance.NewToken()); !errors.Is(err, portrait.ErrBadToken) {
 		t.Errorf("wrong token: %v", err)
 	}
-	if _, err := reg.Authenticate(inst.ID+1, token); !errors.Is(err, instance.ErrUnknownInstance) {
+	if _, err := reg.Authenticate(ctx, h.ID()+1, token); !errors.Is(err, portrait.ErrUnknownInstance) {
 		t.Errorf("unknown instance: %v", err)
 	}
 	if _, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "carrier-pigeon"); err == nil {
 		t.Error("unknown engine accepted")
 	}
-	newToken, err := reg.RotateToken(ctx, inst.ID)
+	newToken, err := reg.RotateToken(ctx, h.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Authenticate(inst.ID, token); !errors.Is(err, instance.ErrBadToken) {
+	if _, err := reg.Authenticate(ctx, h.ID(), token); !errors.Is(err, portrait.ErrBadToken) {
 		t.Errorf("old token after rotation: %v", err)
 	}
-	if _, err := reg.Authenticate(inst.ID, newToken); err != nil {
+	if _, err := reg.Authenticate(ctx, h.ID(), newToken); err != nil {
 		t.Errorf("new token: %v", err)
 	}
 	st := portrait.DefaultSettings()
 	st.WebhookURL = "https://example.com"
-	if err := reg.SetSettings(ctx, inst.ID, st); err != nil {
+	if err := reg.SetSettings(ctx, h.ID(), st); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := reg.Get(inst.ID); l.Settings().WebhookURL != "https://example.com" {
+	if l, _ := reg.Get(ctx, h.ID()); l.Settings().WebhookURL != "https://example.com" {
 		t.Errorf("settings not applied: %+v", l.Settings())
 	}
-	if err := reg.Delete(ctx, inst.ID); err != nil {
+	if err := reg.Delete(ctx, h.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Authenticate(inst.ID, newToken); !errors.Is(err, instance.ErrUnknownInstance) {
+	if _, err := reg.Authenticate(ctx, h.ID(), newToken); !errors.Is(err, portrait.ErrUnknownInstance) {
 		t.Errorf("deleted instance: %v", err)
+	}
+	if err := reg.Delete(ctx, h.ID()); !errors.Is(err, portrait.ErrUnknownInstance) {
+		t.Errorf("deleting twice: %v", err)
 	}
 }
 
-// TestWatch: changes made by another process (the CLI) on the same store
-// reach a running registry.
+// TestWatch: changes made by another process (the CLI, with a lazy
+// registry of its own) on the same store reach a running registry.
 func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -128,7 +131,13 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	inst, token, err := instance.Create(ctx, other, portrait.TypeMAX, "sandbox")
+	sb := sandbox.New(other, nil, sandbox.Options{})
+	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true, Logger: quiet()})
+	if err := cli.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	h, token, err := cli.Create(ctx, portrait.TypeMAX, sandbox.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,68 +151,206 @@ func TestWatch(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	wait(func() bool { _, err := reg.Authenticate(inst.ID, token); return err == nil }, "the new instance")
-	newToken, err := instance.RotateToken(ctx, other, inst.ID)
+	wait(func() bool { _, err := reg.Authenticate(ctx, h.ID(), token); return err == nil }, "the new instance")
+	newToken, err := cli.RotateToken(ctx, h.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(func() bool { _, err := reg.Authenticate(inst.ID, newToken); return err == nil }, "the new token")
-	if err := other.DeleteInstance(ctx, inst.ID); err != nil {
+	wait(func() bool { _, err := reg.Authenticate(ctx, h.ID(), newToken); return err == nil }, "the new token")
+	if err := cli.Delete(ctx, h.ID()); err != nil {
 		t.Fatal(err)
 	}
-	wait(func() bool { _, ok := reg.Get(inst.ID); return !ok }, "the deletion")
+	wait(func() bool { _, err := reg.Get(ctx, h.ID()); return err != nil }, "the deletion")
 }
 
-// eagerEngine reports its first state from inside Open, before the
-// Registry has published the instance, as a real engine may.
-type eagerEngine struct{ sandbox *sandbox.Engine }
+// recordingEngine wraps the sandbox: it can report a first state from
+// inside Open, before the Registry has its session (as a real engine may),
+// and it records logouts and closes.
+type recordingEngine struct {
+	sandbox *sandbox.Engine
+	types   []portrait.InstanceType
+	eager   bool
 
-func (e eagerEngine) Name() string { return "eager" }
-func (e eagerEngine) Open(ctx context.Context, inst portrait.Instance, sink portrait.EventSink) (portrait.Session, error) {
-	sink.StateChanged(inst.ID, portrait.StateStarting)
-	return e.sandbox.Open(ctx, inst, nopSink{})
+	mu      sync.Mutex
+	logouts int
+	closes  int
 }
 
-// lookingSink records events and whether the Registry knew the instance
-// when each arrived (the hub looks instances up to build notifications).
-type lookingSink struct {
-	reg   **instance.Registry
-	mu    sync.Mutex
-	known []bool
+func (e *recordingEngine) Name() string { return "rec" }
+func (e *recordingEngine) Types() []portrait.InstanceType {
+	if e.types != nil {
+		return e.types
+	}
+	return e.sandbox.Types()
+}
+func (e *recordingEngine) Open(ctx context.Context, inst portrait.Instance, sink portrait.EventSink) (portrait.Session, error) {
+	if e.eager {
+		sink.StateChanged(inst.ID, portrait.StateStarting)
+	}
+	s, err := e.sandbox.Open(ctx, inst, sink)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingSession{Session: s, e: e}, nil
 }
 
-func (s *lookingSink) StateChanged(id portrait.InstanceID, _ portrait.State) {
-	_, ok := (*s.reg).Get(id)
-	s.mu.Lock()
-	s.known = append(s.known, ok)
-	s.mu.Unlock()
+type recordingSession struct {
+	portrait.Session
+	e *recordingEngine
 }
-func (s *lookingSink) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
 
-// TestEventsBeforePublication: an event an engine reports while Open runs
-// reaches the sink once the instance can be looked up, not before and not
-// never.
-func TestEventsBeforePublication(t *testing.T) {
+func (s *recordingSession) Logout(ctx context.Context) error {
+	s.e.mu.Lock()
+	s.e.logouts++
+	s.e.mu.Unlock()
+	return s.Session.Logout(ctx)
+}
+
+func (s *recordingSession) Close() error {
+	s.e.mu.Lock()
+	s.e.closes++
+	s.e.mu.Unlock()
+	return s.Session.Close()
+}
+
+// events records, for every state event, the state the instance's handle
+// reports when the event arrives.
+type events struct {
+	mu     sync.Mutex
+	states []portrait.State
+}
+
+func (e *events) StateChanged(h portrait.Handle, _ portrait.State) {
+	e.mu.Lock()
+	e.states = append(e.states, h.State())
+	e.mu.Unlock()
+}
+func (e *events) PictureChanged(portrait.Handle, portrait.PictureChange) {}
+
+func newRecording(t *testing.T, eng *recordingEngine, opts instance.Options, ev portrait.Events) (*sqlite.DB, *instance.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var reg *instance.Registry
-	sink := &lookingSink{reg: &reg}
-	eng := eagerEngine{sandbox.New(db, nil, sandbox.Options{})}
-	reg = instance.NewRegistry(db, map[string]portrait.Engine{"eager": eng}, sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := reg.Start(ctx); err != nil {
+	t.Cleanup(func() { db.Close() })
+	eng.sandbox = sandbox.New(db, nil, sandbox.Options{})
+	opts.Logger = quiet()
+	reg := instance.New(db, map[string]portrait.Engine{"rec": eng}, opts)
+	if err := reg.Start(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
-	if _, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "eager"); err != nil {
+	t.Cleanup(reg.Close)
+	return db, reg
+}
+
+// TestEventsBeforeSession: an event an engine reports while Open runs
+// reaches the receiver once the instance's session is in place, not before
+// and not never.
+func TestEventsBeforeSession(t *testing.T) {
+	ev := &events{}
+	_, reg := newRecording(t, &recordingEngine{eager: true}, instance.Options{}, ev)
+	if _, _, err := reg.Create(context.Background(), portrait.TypeWhatsApp, "rec"); err != nil {
 		t.Fatal(err)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if len(sink.known) != 1 || !sink.known[0] {
-		t.Fatalf("events seen (true = instance known then): %v; want [true]", sink.known)
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	// The demo world is linked: a handle whose session is in place says
+	// authorized; one without would say starting.
+	if len(ev.states) == 0 || ev.states[0] != portrait.StateAuthorized {
+		t.Fatalf("handle states at each event: %v; want authorized first", ev.states)
+	}
+}
+
+// TestEngineTypes: an instance is not created on an engine that does not
+// serve its type, and nothing is stored.
+func TestEngineTypes(t *testing.T) {
+	db, reg := newRecording(t, &recordingEngine{types: []portrait.InstanceType{portrait.TypeWhatsApp}}, instance.Options{}, nil)
+	ctx := context.Background()
+	if _, _, err := reg.Create(ctx, portrait.TypeMAX, "rec"); err == nil || !strings.Contains(err.Error(), "does not serve") {
+		t.Fatalf("MAX instance on a WhatsApp-only engine: %v", err)
+	}
+	if all, _ := db.Instances(ctx); len(all) != 0 {
+		t.Fatalf("stored anyway: %+v", all)
+	}
+}
+
+// TestDeleteLogsOut: deleting a linked instance logs it out first, also
+// from a lazy registry (the CLI's), which opens the session for it.
+func TestDeleteLogsOut(t *testing.T) {
+	for _, lazy := range []bool{false, true} {
+		eng := &recordingEngine{}
+		_, reg := newRecording(t, eng, instance.Options{Lazy: lazy}, nil)
+		ctx := context.Background()
+		h, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "rec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Delete(ctx, h.ID()); err != nil {
+			t.Fatal(err)
+		}
+		eng.mu.Lock()
+		logouts, closes := eng.logouts, eng.closes
+		eng.mu.Unlock()
+		if logouts != 1 || closes != 1 {
+			t.Errorf("lazy=%v: %d logouts, %d closes; want 1 and 1", lazy, logouts, closes)
+		}
+	}
+}
+
+// TestHandleReadiness: the handle's session calls apply the readiness
+// check with the domain errors.
+func TestHandleReadiness(t *testing.T) {
+	ctx := context.Background()
+	_, reg := open(t)
+	h, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := portrait.ParseChatID(portrait.TypeWhatsApp, "11001230001@c.us")
+	if err := h.Ready(); err != nil {
+		t.Fatalf("linked instance: %v", err)
+	}
+	if err := h.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Ready(); !errors.Is(err, portrait.ErrNotAuthorized) {
+		t.Errorf("Ready after logout: %v", err)
+	}
+	if _, err := h.Picture(ctx, alice, ""); !errors.Is(err, portrait.ErrNotAuthorized) {
+		t.Errorf("Picture after logout: %v", err)
+	}
+	if _, err := h.SetPicture(ctx, portrait.ChatID{}, []byte{1}, []byte{1}); !errors.Is(err, portrait.ErrNotAuthorized) {
+		t.Errorf("SetPicture after logout: %v", err)
+	}
+	if q, err := h.QR(ctx); err != nil || q.Kind != portrait.QRCode {
+		t.Errorf("QR after logout: %+v, %v", q, err)
+	}
+}
+
+// TestUnavailableEngine: an instance whose engine is not in this server is
+// listed but cannot be served, with ErrUnavailable from every session call.
+func TestUnavailableEngine(t *testing.T) {
+	ctx := context.Background()
+	db, reg := open(t)
+	h, _, err := reg.Create(ctx, portrait.TypeWhatsApp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := instance.New(db, map[string]portrait.Engine{}, instance.Options{Logger: quiet()})
+	if err := other.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	oh, err := other.Get(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(oh.Err(), portrait.ErrUnavailable) || !errors.Is(oh.Ready(), portrait.ErrUnavailable) || oh.State() != "" {
+		t.Errorf("Err %v, Ready %v, State %q", oh.Err(), oh.Ready(), oh.State())
+	}
+	if _, err := oh.QR(ctx); !errors.Is(err, portrait.ErrUnavailable) {
+		t.Errorf("QR: %v", err)
 	}
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/avatar"
-	"github.com/portrait-dev/portrait/notify"
 )
 
 // Metrics are the collectors portrait updates.
@@ -25,6 +23,8 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	lookups        *prometheus.CounterVec
 	cache          *prometheus.CounterVec
+	cacheHit       prometheus.Counter
+	cacheMiss      prometheus.Counter
 	processSeconds prometheus.Histogram
 	processErrors  prometheus.Counter
 
@@ -84,6 +84,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds)
 	m.Registry.MustRegister(m.requests, m.lookups, m.cache, m.processSeconds, m.processErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
 	return m
 }
 
@@ -108,41 +109,42 @@ func (m *Metrics) Request(method string, code int) {
 	c.(prometheus.Counter).Inc()
 }
 
-// Avatar returns the hooks the avatar service reports through.
-func (m *Metrics) Avatar() avatar.Metrics {
-	hit, miss := m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	return avatar.Metrics{
-		Lookup: func(o avatar.Outcome) { m.lookups.WithLabelValues(string(o)).Inc() },
-		Cache: func(h bool) {
-			if h {
-				hit.Inc()
-			} else {
-				miss.Inc()
-			}
-		},
-		Process: func(d time.Duration, err error) {
-			if err != nil {
-				m.processErrors.Inc()
-				return
-			}
-			m.processSeconds.Observe(d.Seconds())
-		},
+// Lookup counts an avatar lookup that reached the engine, by outcome (the
+// avatar service's Metrics.Lookup).
+func (m *Metrics) Lookup(outcome string) { m.lookups.WithLabelValues(outcome).Inc() }
+
+// CacheResult counts an avatar lookup by whether the cache answered it.
+func (m *Metrics) CacheResult(hit bool) {
+	if hit {
+		m.cacheHit.Inc()
+	} else {
+		m.cacheMiss.Inc()
 	}
 }
 
-// Notify returns the hooks the notification hub reports through.
-func (m *Metrics) Notify() notify.Metrics {
-	return notify.Metrics{
-		Enqueued: func(typ string) { m.enqueued.WithLabelValues(typ).Inc() },
-		Delivered: func(outcome string, attempt, sinceCommit float64) {
-			m.deliveries.WithLabelValues(outcome).Inc()
-			if outcome != "dropped" {
-				m.attemptSeconds.WithLabelValues(outcome).Observe(attempt)
-			}
-			if outcome == "delivered" {
-				m.deliverySeconds.Observe(sinceCommit)
-			}
-		},
+// Processed records one run of the picture pipeline: its time, or that it
+// failed.
+func (m *Metrics) Processed(d time.Duration, err error) {
+	if err != nil {
+		m.processErrors.Inc()
+		return
+	}
+	m.processSeconds.Observe(d.Seconds())
+}
+
+// Enqueued counts a committed notification by its typeWebhook.
+func (m *Metrics) Enqueued(typeWebhook string) { m.enqueued.WithLabelValues(typeWebhook).Inc() }
+
+// Delivered records one webhook delivery attempt: its outcome
+// ("delivered", "failed", "dropped"), how long the attempt took and, once
+// delivered, how long after its commit.
+func (m *Metrics) Delivered(outcome string, attemptSeconds, sinceCommitSeconds float64) {
+	m.deliveries.WithLabelValues(outcome).Inc()
+	if outcome != "dropped" {
+		m.attemptSeconds.WithLabelValues(outcome).Observe(attemptSeconds)
+	}
+	if outcome == "delivered" {
+		m.deliverySeconds.Observe(sinceCommitSeconds)
 	}
 }
 

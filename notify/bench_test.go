@@ -28,6 +28,7 @@ import (
 // webhooks point at a local receiver that answers 200.
 type rig struct {
 	hub       *notify.Hub
+	reg       *instance.Registry
 	ids       []portrait.InstanceID
 	delivered atomic.Int64
 	bodies    chan []byte
@@ -56,28 +57,27 @@ func newRig(tb testing.TB, n int, record bool) *rig {
 		}
 		r.delivered.Add(1)
 	}))
-	hub := notify.New(db, avatars, notify.Options{
+	sb := sandbox.New(db, nil, sandbox.Options{})
+	reg := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Logger: log})
+	hub := notify.New(db, avatars, reg, notify.Options{
 		Debounce: 50 * time.Millisecond, DebounceMax: time.Second, Retention: time.Hour,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Timeout: 5 * time.Second,
 		Concurrency: 256, AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}, log, notify.Metrics{})
-	sb := sandbox.New(db, nil, sandbox.Options{})
-	reg := instance.NewRegistry(db, map[string]portrait.Engine{sb.Name(): sb}, hub, log)
-	hub.SetRegistry(reg)
 	for i := 0; i < n; i++ {
-		inst, _, err := instance.Create(ctx, db, portrait.TypeWhatsApp, sandbox.Name)
+		inst, _, err := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true}).Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		st := portrait.DefaultSettings()
 		st.WebhookURL = recv.URL
 		st.StateWebhook = true
-		if err := db.SetSettings(ctx, inst.ID, st); err != nil {
+		if err := db.SetSettings(ctx, inst.ID(), st); err != nil {
 			tb.Fatal(err)
 		}
-		r.ids = append(r.ids, inst.ID)
+		r.ids = append(r.ids, inst.ID())
 	}
-	if err := reg.Start(ctx); err != nil {
+	if err := reg.Start(ctx, hub); err != nil {
 		tb.Fatal(err)
 	}
 	hctx, cancel := context.WithCancel(ctx)
@@ -90,7 +90,7 @@ func newRig(tb testing.TB, n int, record bool) *rig {
 		<-r.bodies
 	}
 	r.delivered.Store(0)
-	r.hub = hub
+	r.hub, r.reg = hub, reg
 	r.stop = func() {
 		cancel()
 		<-done
@@ -109,6 +109,10 @@ func (r *rig) produce(tb testing.TB, per int) time.Duration {
 	want := r.delivered.Load() + int64(per*len(r.ids))
 	var wg sync.WaitGroup
 	for _, id := range r.ids {
+		h, err := r.reg.Get(context.Background(), id)
+		if err != nil {
+			tb.Fatal(err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -117,7 +121,7 @@ func (r *rig) produce(tb testing.TB, per int) time.Duration {
 				if i%2 == 1 {
 					state = portrait.StateNotAuthorized
 				}
-				r.hub.StateChanged(id, state)
+				r.hub.StateChanged(h, state)
 			}
 		}()
 	}

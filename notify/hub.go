@@ -19,7 +19,6 @@ import (
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/avatar"
-	"github.com/portrait-dev/portrait/instance"
 )
 
 // Options configure the Hub.
@@ -42,6 +41,10 @@ type Options struct {
 	// AllowPrivate lists the address ranges webhooks may reach although
 	// they are loopback, private or link-local.
 	AllowPrivate []netip.Prefix
+	// Reason words an error of a lookup (or of the instance's readiness)
+	// as the reason field of avatarInfo and avatarChanged; nil means the
+	// error's own text. The HTTP layer provides GREEN-API's wording.
+	Reason func(error) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -54,15 +57,15 @@ type Metrics struct {
 
 // Hub is the notification centre of a server.
 type Hub struct {
-	queue   portrait.Queue
-	avatars *avatar.Service
-	opts    Options
-	log     *slog.Logger
-	metrics Metrics
-	client  *webhookClient
+	queue     portrait.Queue
+	avatars   *avatar.Service
+	instances portrait.Instances
+	opts      Options
+	log       *slog.Logger
+	metrics   Metrics
+	client    *webhookClient
 
 	mu       sync.Mutex
-	reg      *instance.Registry
 	signals  map[portrait.InstanceID]chan struct{}
 	jobWake  chan struct{}
 	busy     map[portrait.InstanceID]bool
@@ -72,10 +75,14 @@ type Hub struct {
 	stopping bool
 }
 
-// New returns a Hub over queue. Call SetRegistry before Run.
-func New(queue portrait.Queue, avatars *avatar.Service, opts Options, log *slog.Logger, m Metrics) *Hub {
+// New returns a Hub over queue for instances. The Hub is the instances'
+// portrait.Events: pass it to their Start.
+func New(queue portrait.Queue, avatars *avatar.Service, instances portrait.Instances, opts Options, log *slog.Logger, m Metrics) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Reason == nil {
+		opts.Reason = func(err error) string { return err.Error() }
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
@@ -87,7 +94,7 @@ func New(queue portrait.Queue, avatars *avatar.Service, opts Options, log *slog.
 		opts.BackoffMax = opts.BackoffMin
 	}
 	return &Hub{
-		queue: queue, avatars: avatars, opts: opts, log: log, metrics: m,
+		queue: queue, avatars: avatars, instances: instances, opts: opts, log: log, metrics: m,
 		client:  newWebhookClient(opts.Timeout, opts.AllowPrivate),
 		signals: map[portrait.InstanceID]chan struct{}{},
 		jobWake: make(chan struct{}, 1),
@@ -95,24 +102,6 @@ func New(queue portrait.Queue, avatars *avatar.Service, opts Options, log *slog.
 		senders: map[portrait.InstanceID]*sender{},
 		sem:     make(chan struct{}, opts.Concurrency),
 	}
-}
-
-// SetRegistry gives the Hub the instances it serves. The registry is made
-// after the Hub because the Hub is the registry's event sink.
-func (h *Hub) SetRegistry(r *instance.Registry) {
-	h.mu.Lock()
-	h.reg = r
-	h.mu.Unlock()
-}
-
-func (h *Hub) live(id portrait.InstanceID) (*instance.Live, bool) {
-	h.mu.Lock()
-	r := h.reg
-	h.mu.Unlock()
-	if r == nil {
-		return nil, false
-	}
-	return r.Get(id)
 }
 
 // Run runs the job runner and the webhook senders until ctx ends, then
@@ -166,16 +155,12 @@ type instanceData struct {
 
 // envelope builds a notification body: typeWebhook, instanceData,
 // timestamp, then the type's own field.
-func (h *Hub) envelope(l *instance.Live, typ string, field string, value any) ([]byte, error) {
-	wid := ""
-	if l.Session != nil {
-		wid = l.Session.Account().Wid
-	}
+func (h *Hub) envelope(l portrait.Handle, typ string, field string, value any) ([]byte, error) {
 	head, err := json.Marshal(struct {
 		TypeWebhook  string       `json:"typeWebhook"`
 		InstanceData instanceData `json:"instanceData"`
 		Timestamp    int64        `json:"timestamp"`
-	}{typ, instanceData{int64(l.ID), wid, l.Type}, h.opts.Now().Unix()})
+	}{typ, instanceData{int64(l.ID()), l.Account().Wid, l.Type()}, h.opts.Now().Unix()})
 	if err != nil {
 		return nil, err
 	}
@@ -192,9 +177,9 @@ func (h *Hub) envelope(l *instance.Live, typ string, field string, value any) ([
 
 // StateChanged commits a stateInstanceChanged notification when the
 // instance's stateWebhook setting is on.
-func (h *Hub) StateChanged(id portrait.InstanceID, state portrait.State) {
-	l, ok := h.live(id)
-	if !ok || !l.Settings().StateWebhook {
+func (h *Hub) StateChanged(l portrait.Handle, state portrait.State) {
+	id := l.ID()
+	if !l.Settings().StateWebhook {
 		return
 	}
 	body, err := h.envelope(l, "stateInstanceChanged", "stateInstance", state)
@@ -209,10 +194,10 @@ func (h *Hub) StateChanged(id portrait.InstanceID, state portrait.State) {
 // PictureChanged drops the cached picture at once and, when the
 // instance's avatarChangedWebhook setting is on, commits a job that makes
 // the avatarChanged notification once the chat's burst of changes is over.
-func (h *Hub) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
+func (h *Hub) PictureChanged(l portrait.Handle, c portrait.PictureChange) {
+	id := l.ID()
 	h.avatars.Invalidate(id, c.Chat.String())
-	l, ok := h.live(id)
-	if !ok || !l.Settings().AvatarChangedWebhook {
+	if !l.Settings().AvatarChangedWebhook {
 		return
 	}
 	at := c.At
@@ -235,13 +220,13 @@ func (h *Hub) PictureChanged(id portrait.InstanceID, c portrait.PictureChange) {
 // LookupAsync accepts a getAvatarAsync request: the lookup is committed as
 // a job before it returns, and its avatarInfo notification follows. When the
 // instance's avatarInfoWebhook setting is off nothing is looked up.
-func (h *Hub) LookupAsync(ctx context.Context, l *instance.Live, chat portrait.ChatID) error {
+func (h *Hub) LookupAsync(ctx context.Context, l portrait.Handle, chat portrait.ChatID) error {
 	if !l.Settings().AvatarInfoWebhook {
 		return nil
 	}
 	data, _ := json.Marshal(lookupJob{Chat: chat.String()})
 	now := h.opts.Now()
-	if _, err := h.queue.AddJob(ctx, portrait.Job{Instance: l.ID, Kind: kindInfo, Data: data, DueAt: now, Deadline: now, CreatedAt: now}); err != nil {
+	if _, err := h.queue.AddJob(ctx, portrait.Job{Instance: l.ID(), Kind: kindInfo, Data: data, DueAt: now, Deadline: now, CreatedAt: now}); err != nil {
 		return fmt.Errorf("notify: accepting getAvatarAsync: %w", err)
 	}
 	h.wakeJobs()
@@ -263,12 +248,13 @@ func (h *Hub) enqueue(ctx context.Context, id portrait.InstanceID, typ string, b
 
 // Receive returns the oldest notification of l, waiting up to timeout for
 // one to arrive; nil when none did.
-func (h *Hub) Receive(ctx context.Context, l *instance.Live, timeout time.Duration) (*portrait.Notification, error) {
+func (h *Hub) Receive(ctx context.Context, l portrait.Handle, timeout time.Duration) (*portrait.Notification, error) {
+	id := l.ID()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		woken := h.wait(l.ID) // before Head, so that nothing is missed in between
-		n, err := h.queue.Head(ctx, l.ID)
+		woken := h.wait(id) // before Head, so that nothing is missed in between
+		n, err := h.queue.Head(ctx, id)
 		if err == nil {
 			return &n, nil
 		}
@@ -286,11 +272,6 @@ func (h *Hub) Receive(ctx context.Context, l *instance.Live, timeout time.Durati
 }
 
 // Delete removes a notification of l; false when there was none.
-func (h *Hub) Delete(ctx context.Context, l *instance.Live, receiptID int64) (bool, error) {
-	return h.queue.Delete(ctx, l.ID, receiptID)
-}
-
-// Depths reports the queued notifications per instance.
-func (h *Hub) Depths(ctx context.Context) (map[portrait.InstanceID]int64, error) {
-	return h.queue.Depths(ctx)
+func (h *Hub) Delete(ctx context.Context, l portrait.Handle, receiptID int64) (bool, error) {
+	return h.queue.Delete(ctx, l.ID(), receiptID)
 }

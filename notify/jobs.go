@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/instance"
 )
 
 // The job kinds.
@@ -126,14 +125,16 @@ func (h *Hub) dispatchJobs(ctx context.Context) {
 
 // runJob does one job and commits its notification with the job's removal.
 func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
-	l, ok := h.live(j.Instance)
-	if !ok || l.Session == nil {
-		_, err := h.queue.FinishJob(ctx, j, nil) // the instance is gone
+	l, err := h.instances.Get(ctx, j.Instance)
+	if errors.Is(err, portrait.ErrUnknownInstance) || (err == nil && l.Err() != nil) {
+		_, err := h.queue.FinishJob(ctx, j, nil) // the instance is gone or cannot be served
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	var typ string
 	var body []byte
-	var err error
 	switch j.Kind {
 	case kindInfo:
 		typ = kindInfo
@@ -179,32 +180,21 @@ func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 
 // lookup runs one avatar lookup for a notification; failures become a
 // reason instead of an error.
-func (h *Hub) lookup(ctx context.Context, l *instance.Live, chat string) AvatarInfo {
+func (h *Hub) lookup(ctx context.Context, l portrait.Handle, chat string) AvatarInfo {
 	info := AvatarInfo{ChatID: chat}
-	c, err := portrait.ParseChatID(l.Type, chat)
+	c, err := portrait.ParseChatID(l.Type(), chat)
+	if err == nil {
+		err = l.Ready()
+	}
 	if err != nil {
-		info.Reason = "bad request data"
+		info.Reason = h.opts.Reason(err)
 		return info
 	}
-	switch l.Session.State() {
-	case portrait.StateAuthorized:
-	case portrait.StateStarting:
-		info.Reason = "instance in starting process try later"
-		return info
-	default:
-		info.Reason = "instance account not authorized"
+	av, err := h.avatars.Get(ctx, l, c)
+	if err != nil {
+		info.Reason = h.opts.Reason(err)
 		return info
 	}
-	av, err := h.avatars.Get(ctx, l.Session, l.ID, c)
-	switch {
-	case err == nil:
-		info.URLAvatar, info.Available = av.URL, av.Available
-	case errors.Is(err, portrait.ErrUpstreamTimeout), errors.Is(err, context.DeadlineExceeded):
-		info.Reason = "get avatar timeout limit exceeded"
-	case errors.Is(err, portrait.ErrUpstreamRateLimit):
-		info.Reason = "rate-overlimit"
-	default:
-		info.Reason = err.Error()
-	}
+	info.URLAvatar, info.Available = av.URL, av.Available
 	return info
 }

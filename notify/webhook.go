@@ -156,16 +156,17 @@ func (h *Hub) runSenders(ctx context.Context) {
 }
 
 func (h *Hub) reconcileSenders(ctx context.Context) {
-	h.mu.Lock()
-	r := h.reg
-	h.mu.Unlock()
-	if r == nil {
+	all, err := h.instances.List(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("listing instances for the webhook senders", "err", err)
+		}
 		return
 	}
 	want := map[portrait.InstanceID]bool{}
-	for _, l := range r.List() {
+	for _, l := range all {
 		if l.Settings().WebhookURL != "" {
-			want[l.ID] = true
+			want[l.ID()] = true
 		}
 	}
 	h.mu.Lock()
@@ -218,7 +219,7 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 	attempt := 0
 	for ctx.Err() == nil {
 		woken := h.wait(id)
-		if l, ok := h.live(id); !ok || l.Settings().WebhookURL == "" {
+		if l, err := h.instances.Get(ctx, id); err != nil || l.Settings().WebhookURL == "" {
 			return
 		}
 		batch, err := h.queue.Peek(ctx, id, after, batchSize)
@@ -243,8 +244,8 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 				delivered, after, attempt = append(delivered, n.ReceiptID), n.ReceiptID, 0
 				continue
 			}
-			l, ok := h.live(id)
-			if !ok {
+			l, gerr := h.instances.Get(ctx, id)
+			if gerr != nil {
 				return
 			}
 			st := l.Settings()

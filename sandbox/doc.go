@@ -61,8 +61,8 @@
 //
 // # Simulation
 //
-// Options tune the simulation; the zero Options switch it all off, and
-// DefaultOptions gives the server's defaults. A session reports
+// Options tune the simulation; the zero Options switch it all off (the
+// server's defaults are in the configuration reference). A session reports
 // StateStarting for Options.StartDelay, then StateAuthorized or
 // StateNotAuthorized. Lookups and picture changes take Options.Latency;
 // contacts with faults time out or hit the rate limit when Options.Faults is

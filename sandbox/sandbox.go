@@ -63,21 +63,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DefaultOptions returns the documented defaults of the server: 50 ms
-// latency, WhatsApp's 10 s picture cooldown and 20 s QR rotation, a 5 s
-// time-out for unknown groups and faulty contacts, a 1 s start, faults on.
-func DefaultOptions() Options {
-	return Options{
-		Latency:             50 * time.Millisecond,
-		PictureCooldown:     10 * time.Second,
-		UnknownGroupTimeout: 5 * time.Second,
-		FaultTimeout:        5 * time.Second,
-		StartDelay:          time.Second,
-		QRRotate:            20 * time.Second,
-		Faults:              true,
-	}
-}
-
 // Engine is the sandbox engine: a simulated messenger whose world (account,
 // contacts, groups, pictures) is kept per instance in a portrait.KV.
 //
@@ -133,6 +118,11 @@ func New(kv portrait.KV, seed Seeder, opts Options) *Engine {
 
 // Name returns "sandbox".
 func (e *Engine) Name() string { return Name }
+
+// Types returns both instance types: the sandbox simulates WhatsApp and MAX.
+func (e *Engine) Types() []portrait.InstanceType {
+	return []portrait.InstanceType{portrait.TypeWhatsApp, portrait.TypeMAX}
+}
 
 func (e *Engine) instance(id portrait.InstanceID) *instance {
 	e.mu.Lock()

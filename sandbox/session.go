@@ -14,12 +14,6 @@ import (
 	"github.com/portrait-dev/portrait"
 )
 
-// QR replies that are not codes, worded as GREEN-API words them.
-const (
-	qrAlreadyLogged = "instance account already authorized"
-	qrStarting      = "instance in starting process try later"
-)
-
 // session is an open instance on the sandbox engine.
 type session struct {
 	e      *Engine
@@ -409,9 +403,9 @@ func (s *session) QR(ctx context.Context) (portrait.QR, error) {
 	case closed:
 		return portrait.QR{}, fmt.Errorf("sandbox: qr: %w", ErrClosed)
 	case st == portrait.StateStarting:
-		return portrait.QR{Kind: portrait.QRError, Message: qrStarting}, nil
+		return portrait.QR{Kind: portrait.QRError, Err: portrait.ErrStarting}, nil
 	case st == portrait.StateAuthorized:
-		return portrait.QR{Kind: portrait.QRAlreadyLogged, Message: qrAlreadyLogged}, nil
+		return portrait.QR{Kind: portrait.QRAlreadyLogged}, nil
 	}
 	var period int64
 	if r := s.e.opts.QRRotate; r > 0 {

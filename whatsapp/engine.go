@@ -198,6 +198,11 @@ func setDeviceProps(name string) {
 // Name returns "whatsapp".
 func (e *Engine) Name() string { return Name }
 
+// Types returns WhatsApp only: the engine links WhatsApp accounts.
+func (e *Engine) Types() []portrait.InstanceType {
+	return []portrait.InstanceType{portrait.TypeWhatsApp}
+}
+
 // Open starts the session of a WhatsApp instance. It reads the instance's
 // device JID from the KV and returns at once: a linked instance reports
 // StateStarting and connects in the background (with backoff), an unlinked

@@ -86,7 +86,7 @@ func TestQRRotationAndSuccess(t *testing.T) {
 		t.Fatalf("KV device = %q, want %q", got, ownJID.String())
 	}
 	c.login()
-	if q, _ := s.QR(context.Background()); q != (portrait.QR{Kind: portrait.QRAlreadyLogged, Message: qrAlreadyLogged}) {
+	if q, _ := s.QR(context.Background()); q != (portrait.QR{Kind: portrait.QRAlreadyLogged}) {
 		t.Fatalf("QR when linked = %+v", q)
 	}
 	if a := s.Account(); a.Wid != "79001234567@c.us" || a.DeviceID != "79001234567:8@s.whatsapp.net" {
@@ -127,7 +127,7 @@ func TestQRWhenStarting(t *testing.T) {
 	h.linked()
 	s := h.open()
 	q, err := s.QR(context.Background())
-	if err != nil || q != (portrait.QR{Kind: portrait.QRError, Message: qrStarting}) {
+	if err != nil || q != (portrait.QR{Kind: portrait.QRError, Err: portrait.ErrStarting}) {
 		t.Fatalf("QR while starting = %+v, %v", q, err)
 	}
 	if _, err := s.PairingCode(context.Background(), "79001234567"); !errors.Is(err, portrait.ErrStarting) {
@@ -144,7 +144,7 @@ func TestQRConnectFailure(t *testing.T) {
 	s := h.open()
 	for range 3 {
 		q, err := s.QR(context.Background())
-		if err != nil || q.Kind != portrait.QRError || !strings.Contains(q.Message, "cannot connect to WhatsApp") {
+		if err != nil || q.Kind != portrait.QRError || !strings.Contains(errText(q), "cannot connect to WhatsApp") {
 			t.Fatalf("QR = %+v, %v", q, err)
 		}
 	}
@@ -162,7 +162,7 @@ func TestQRPairError(t *testing.T) {
 	close(c.qr)
 	waitFor(t, "the error", func() bool {
 		q, _ := s.QR(context.Background())
-		return q.Kind == portrait.QRError && strings.Contains(q.Message, "invalid device signature")
+		return q.Kind == portrait.QRError && strings.Contains(errText(q), "invalid device signature")
 	})
 }
 
@@ -255,7 +255,7 @@ func TestQRWhatsAppSlow(t *testing.T) {
 	h.e.opts.RequestTimeout = 20 * time.Millisecond
 	s := h.open()
 	q, err := s.QR(context.Background())
-	if err != nil || q.Kind != portrait.QRError || !strings.Contains(q.Message, "not sent a QR code yet") {
+	if err != nil || q.Kind != portrait.QRError || !strings.Contains(errText(q), "not sent a QR code yet") {
 		t.Fatalf("QR = %+v, %v", q, err)
 	}
 	if _, err := s.PairingCode(context.Background(), "79001234567"); !errors.Is(err, portrait.ErrUpstreamTimeout) {
@@ -264,4 +264,12 @@ func TestQRWhatsAppSlow(t *testing.T) {
 	if n := h.clientCount(); n != 1 {
 		t.Fatalf("%d linking attempts, want the one still running", n)
 	}
+}
+
+// errText is the text of a QR reply's error; "" when it has none.
+func errText(q portrait.QR) string {
+	if q.Err == nil {
+		return ""
+	}
+	return q.Err.Error()
 }

@@ -13,12 +13,6 @@ import (
 	"go.mau.fi/whatsmeow/types"
 )
 
-// QR replies that are not codes, worded as GREEN-API words them.
-const (
-	qrAlreadyLogged = "instance account already authorized"
-	qrStarting      = "instance in starting process try later"
-)
-
 // Why a linking attempt ended, as QR shows it.
 const (
 	whyExpired   = "the QR code expired; ask for a new one"
@@ -401,7 +395,7 @@ func (s *session) QR(ctx context.Context) (portrait.QR, error) {
 	s.mu.Unlock()
 
 	if err := s.waitPairing(ctx, p); errors.Is(err, errNoCodeYet) {
-		return portrait.QR{Kind: portrait.QRError, Message: err.Error()}, nil
+		return portrait.QR{Kind: portrait.QRError, Err: err}, nil
 	} else if err != nil {
 		return portrait.QR{}, fmt.Errorf("whatsapp: qr: %w", err)
 	}
@@ -411,7 +405,7 @@ func (s *session) QR(ctx context.Context) (portrait.QR, error) {
 		return q, nil
 	}
 	if p.ended {
-		return portrait.QR{Kind: portrait.QRError, Message: p.why}, nil
+		return portrait.QR{Kind: portrait.QRError, Err: errors.New(p.why)}, nil
 	}
 	return portrait.QR{Kind: portrait.QRCode, Code: p.code}, nil
 }
@@ -420,11 +414,11 @@ func (s *session) QR(ctx context.Context) (portrait.QR, error) {
 func (s *session) qrStateLocked() (portrait.QR, bool) {
 	switch {
 	case s.state == portrait.StateStarting:
-		return portrait.QR{Kind: portrait.QRError, Message: qrStarting}, true
+		return portrait.QR{Kind: portrait.QRError, Err: portrait.ErrStarting}, true
 	case s.state == portrait.StateBlocked:
-		return portrait.QR{Kind: portrait.QRError, Message: "instance account blocked by WhatsApp: " + s.blocked}, true
+		return portrait.QR{Kind: portrait.QRError, Err: errors.New("instance account blocked by WhatsApp: " + s.blocked)}, true
 	case s.state == portrait.StateAuthorized || !s.jid.IsEmpty():
-		return portrait.QR{Kind: portrait.QRAlreadyLogged, Message: qrAlreadyLogged}, true
+		return portrait.QR{Kind: portrait.QRAlreadyLogged}, true
 	}
 	return portrait.QR{}, false
 }

@@ -255,7 +255,7 @@ func TestTemporaryBanBlocksThenRetries(t *testing.T) {
 	if _, err := s.Picture(context.Background(), portrait.MustChatID(portrait.TypeWhatsApp, "79001230001@c.us"), ""); !errors.Is(err, portrait.ErrNotAuthorized) {
 		t.Fatalf("Picture while blocked = %v", err)
 	}
-	if q, _ := s.QR(context.Background()); q.Kind != portrait.QRError || !strings.Contains(q.Message, "blocked") {
+	if q, _ := s.QR(context.Background()); q.Kind != portrait.QRError || !strings.Contains(errText(q), "blocked") {
 		t.Fatalf("QR while blocked = %+v", q)
 	}
 	waitFor(t, "the retry after the ban", func() bool { return s.State() == portrait.StateAuthorized })

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/config"
+	"github.com/portrait-dev/portrait/sandbox"
+	"github.com/portrait-dev/portrait/sqlite"
+	"github.com/portrait-dev/portrait/whatsapp"
+)
+
+// defaultEngine is the engine instances are created on when none is named.
+const defaultEngine = sandbox.Name
+
+// engineMakers are every engine portrait has, by name, in the order help
+// texts list them: a new engine is added here and nowhere else.
+var engineMakers = []struct {
+	name string
+	make func(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error)
+}{
+	{sandbox.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+		var seed sandbox.Seeder
+		if cfg.SandboxWorld != "" {
+			var err error
+			if seed, err = sandbox.LoadWorldFile(cfg.SandboxWorld); err != nil {
+				return nil, nil, fmt.Errorf("--sandbox-world: %w", err)
+			}
+		}
+		return sandbox.New(store, seed, sandbox.Options{
+			Latency:             cfg.SandboxLatency,
+			PictureCooldown:     cfg.SandboxPictureCooldown,
+			UnknownGroupTimeout: cfg.SandboxUnknownGroupTimeout,
+			FaultTimeout:        cfg.SandboxFaultTimeout,
+			StartDelay:          cfg.SandboxStartDelay,
+			QRRotate:            cfg.SandboxQRRotate,
+			Faults:              cfg.SandboxFaults,
+			Logger:              log,
+		}), func() {}, nil
+	}},
+	{whatsapp.Name, func(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+		wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
+			DownloadTimeout: cfg.WhatsAppDownloadTimeout,
+			MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
+			DeviceName:      cfg.WhatsAppDeviceName,
+			Logger:          log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return wa, func() { _ = wa.Close() }, nil
+	}},
+}
+
+// engineNames lists the engines' names.
+func engineNames() []string {
+	names := make([]string, len(engineMakers))
+	for i, m := range engineMakers {
+		names[i] = m.name
+	}
+	return names
+}
+
+// openEngines makes every engine. closeAll releases what they hold; call
+// it after the sessions are closed.
+func openEngines(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (engines map[string]portrait.Engine, closeAll func(), err error) {
+	engines = map[string]portrait.Engine{}
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	for _, m := range engineMakers {
+		e, c, err := m.make(ctx, cfg, store, log)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("portrait: %s engine: %w", m.name, err)
+		}
+		engines[m.name] = e
+		closers = append(closers, c)
+	}
+	return engines, closeAll, nil
+}
