@@ -639,7 +639,7 @@ func (s *session) endLinking(p *linking, why error) {
 // qrError is the qr reply of kind error that shows err's text. (The one
 // place that knows the shape of portrait.QR's error field.)
 func qrError(err error) portrait.QR {
-	return portrait.QR{Kind: portrait.QRError, Message: err.Error()}
+	return portrait.QR{Kind: portrait.QRError, Err: err}
 }
 
 // PairingCode is not how MAX links: it links by QR code.

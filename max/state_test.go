@@ -73,7 +73,7 @@ func TestCloudPasswordIsAnError(t *testing.T) {
 	r.srv.Scan()
 	eventually(t, func() bool {
 		q, err := s.QR(ctx(t))
-		return err == nil && q.Kind == portrait.QRError && strings.Contains(q.Message, "cloud password") && strings.Contains(q.Message, "switch it off")
+		return err == nil && q.Kind == portrait.QRError && strings.Contains(qrText(q), "cloud password") && strings.Contains(qrText(q), "switch it off")
 	}, "a QR error about the cloud password")
 	if st := s.State(); st != portrait.StateNotAuthorized {
 		t.Fatalf("state = %s, want notAuthorized", st)
@@ -206,7 +206,7 @@ func TestOutdatedAppVersionBlocks(t *testing.T) {
 	s := r.open()
 	r.waitState(portrait.StateBlocked)
 	q, err := s.QR(ctx(t))
-	if err != nil || q.Kind != portrait.QRError || !strings.Contains(q.Message, "25.1.0") {
+	if err != nil || q.Kind != portrait.QRError || !strings.Contains(qrText(q), "25.1.0") {
 		t.Fatalf("QR when blocked = %+v, %v; want an error naming the app version", q, err)
 	}
 	if _, err := s.Picture(ctx(t), portrait.MustChatID(portrait.TypeMAX, "10000001"), ""); !errors.Is(err, portrait.ErrNotAuthorized) {
@@ -269,4 +269,12 @@ func TestOpenRefusesOtherTypesAndTwice(t *testing.T) {
 	if _, err := r.s.PairingCode(ctx(t), "79001234567"); !errors.Is(err, portrait.ErrUnsupported) {
 		t.Fatalf("PairingCode: %v", err)
 	}
+}
+
+// qrText is the text of a qr reply's error; "" when it has none.
+func qrText(q portrait.QR) string {
+	if q.Err == nil {
+		return ""
+	}
+	return q.Err.Error()
 }
