@@ -105,6 +105,9 @@ func parseWebP(b []byte) (*webpInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Width <= 0 || cfg.Height <= 0 {
+			return nil, fmt.Errorf("%w: %dx%d picture", errWebP, cfg.Width, cfg.Height)
+		}
 		info.width, info.height = cfg.Width, cfg.Height
 		return info, nil
 	case "VP8X":
