@@ -1,0 +1,125 @@
+package maxbot
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseAPIError(t *testing.T) {
+	tests := []struct {
+		status        int
+		body          string
+		code, message string
+	}{
+		{401, `{"code":"verify.token","message":"Invalid access_token"}`, "verify.token", "Invalid access_token"},
+		{400, `{"code":"attachment.not.ready","message":""}`, "attachment.not.ready", ""},
+		{403, `{"error":"chat.denied","message":"no"}`, "chat.denied", "no"},
+		{502, `<html>bad gateway</html>`, "", ""},
+		{429, ``, "", ""},
+	}
+	for _, tc := range tests {
+		e := parseAPIError(tc.status, []byte(tc.body))
+		if e.Status != tc.status || e.Code != tc.code || e.Message != tc.message {
+			t.Errorf("parseAPIError(%d, %s) = %+v", tc.status, tc.body, e)
+		}
+		if !strings.Contains(e.Error(), "MAX Bot API answered") {
+			t.Errorf("Error() = %q", e.Error())
+		}
+	}
+}
+
+func TestParseReplies(t *testing.T) {
+	c, err := parseChat([]byte(`{"chat_id":-70000000000005,"type":"chat","status":"active","title":"t","icon":{"url":"https://i.oneme.ru/i?r=x"},"participants":{"1":2}}`))
+	if err != nil || c.ChatID != -70000000000005 || c.iconURL() != "https://i.oneme.ru/i?r=x" {
+		t.Errorf("parseChat = %+v, %v", c, err)
+	}
+	c, err = parseChat([]byte(`{"chat_id":182182182,"type":"dialog","icon":null,"dialog_with_user":{"user_id":123,"avatar_url":"a","full_avatar_url":"f"}}`))
+	if err != nil || c.iconURL() != "" || c.DialogWithUser == nil || c.DialogWithUser.pictureURL() != "f" {
+		t.Errorf("parseChat(dialog) = %+v, %v", c, err)
+	}
+	l, err := parseChatList([]byte(`{"chats":[{"chat_id":1}],"marker":5}`))
+	if err != nil || len(l.Chats) != 1 || l.Marker == nil || *l.Marker != 5 {
+		t.Errorf("parseChatList = %+v, %v", l, err)
+	}
+	l, err = parseChatList([]byte(`{"chats":[],"marker":null}`))
+	if err != nil || l.Marker != nil {
+		t.Errorf("parseChatList(end) = %+v, %v", l, err)
+	}
+	m, err := parseMembers([]byte(`{"members":[{"user_id":229229229,"is_admin":true,"permissions":["change_chat_info","write"]}]}`))
+	if err != nil || len(m.Members) != 1 || !m.Members[0].can("change_chat_info") || m.Members[0].can("add_admins") {
+		t.Errorf("parseMembers = %+v, %v", m, err)
+	}
+	if _, err := parseUser([]byte(`{"first_name":"x"}`)); err == nil {
+		t.Error("parseUser accepted a user without id")
+	}
+	if u, err := parseUser([]byte(`{"user_id":5,"avatar_url":"a"}`)); err != nil || u.pictureURL() != "a" {
+		t.Errorf("parseUser = %+v, %v", u, err)
+	}
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"photos":{"k":{"token":"t"}}}`, true},
+		{`{"photos":{}}`, false},
+		{`{"photos":{"k":{}}}`, false},
+		{`{"token":"t"}`, false},
+		{`x`, false},
+	} {
+		p, err := parseUploadReply([]byte(tc.body))
+		if (err == nil) != tc.ok || (tc.ok && p["k"].Token != "t") {
+			t.Errorf("parseUploadReply(%s) = %v, %v", tc.body, p, err)
+		}
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	allowed := []string{"oneme.ru", "127.0.0.1:8443"}
+	for _, tc := range []struct {
+		host, port string
+		want       bool
+	}{
+		{"i.oneme.ru", "", true},
+		{"i.oneme.ru", "8443", false},
+		{"xoneme.ru", "", false},
+		{"127.0.0.1", "8443", true},
+		{"127.0.0.1", "443", false},
+	} {
+		if got := hostAllowed(allowed, tc.host, tc.port); got != tc.want {
+			t.Errorf("hostAllowed(%q, %q) = %v", tc.host, tc.port, got)
+		}
+	}
+}
+
+func FuzzParseReplies(f *testing.F) {
+	f.Add([]byte(`{"chat_id":-1,"type":"chat","icon":{"url":"u"},"dialog_with_user":{"user_id":1}}`))
+	f.Add([]byte(`{"chats":[{"chat_id":1}],"marker":5,"members":[{"user_id":2,"permissions":["x"]}]}`))
+	f.Add([]byte(`{"photos":{"k":{"token":"t"}},"code":"c","message":"m"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, err := parseChat(b); err == nil {
+			c.iconURL()
+			if c.DialogWithUser != nil {
+				c.DialogWithUser.pictureURL()
+			}
+		}
+		_, _ = parseChatList(b)
+		if m, err := parseMembers(b); err == nil {
+			for _, u := range m.Members {
+				u.can("change_chat_info")
+			}
+		}
+		if u, err := parseUser(b); err == nil && u.UserID == 0 {
+			t.Fatal("parseUser accepted a user without id")
+		}
+		if p, err := parseUploadReply(b); err == nil {
+			for k, v := range p {
+				if k == "" || v.Token == "" {
+					t.Fatal("parseUploadReply accepted an empty token")
+				}
+			}
+		}
+		e := parseAPIError(400, b)
+		if len(e.Code) > 110 || len(e.Message) > 310 {
+			t.Fatal("parseAPIError kept an unbounded text")
+		}
+	})
+}
