@@ -20,7 +20,7 @@ func (s *session) Picture(ctx context.Context, chat portrait.ChatID, existingID 
 }
 
 func (s *session) picture(ctx context.Context, chat portrait.ChatID, existingID string) (portrait.RemotePicture, error) {
-	c, _, err := s.ready()
+	c, own, err := s.ready()
 	if err != nil {
 		return portrait.RemotePicture{}, err
 	}
@@ -40,6 +40,13 @@ func (s *session) picture(ctx context.Context, chat portrait.ChatID, existingID 
 			return portrait.RemotePicture{}, err
 		}
 		ct, ok := findContact(contacts, chat.String())
+		if !ok && chat.String() == own {
+			// Not every reply lists the account itself: the profile of the
+			// login (kept current by push 159) says the same.
+			s.mu.Lock()
+			ct, ok = s.profile, s.profile.ID != ""
+			s.mu.Unlock()
+		}
 		if !ok {
 			return portrait.RemotePicture{}, fmt.Errorf("%w: MAX knows no user %s", portrait.ErrNoAccount, chat.String())
 		}

@@ -271,3 +271,15 @@ func TestPictureHonoursTheCallersContext(t *testing.T) {
 		t.Fatal("Picture did not return when its context ended")
 	}
 }
+
+func TestOwnPictureFromTheProfile(t *testing.T) {
+	r := pictureRig(t)
+	r.srv.OmitSelf(true)
+	rp, err := r.s.Picture(ctx(t), chatID("10000000"), "")
+	if err != nil || !bytes.Equal(rp.Data, ownPic) {
+		t.Fatalf("own picture when MAX does not list the account = %+v, %v", rp, err)
+	}
+	if _, err := r.s.Picture(ctx(t), chatID("10000099"), ""); !errors.Is(err, portrait.ErrNoAccount) {
+		t.Fatalf("another missing user: %v", err)
+	}
+}

@@ -113,6 +113,7 @@ type Server struct {
 	counts   map[int]int
 	hellos   []map[string]any
 	refuse   bool
+	omitSelf bool
 	dl       int
 }
 
@@ -379,6 +380,14 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
+// OmitSelf leaves the account out of opcode 32's replies (no public
+// client shows whether MAX lists it there).
+func (s *Server) OmitSelf(omit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitSelf = omit
+}
+
 // RefuseConnections makes new WebSocket connections fail (503) until
 // called with false.
 func (s *Server) RefuseConnections(refuse bool) {
@@ -589,7 +598,9 @@ func (s *Server) answer(c *session, opcode int, p map[string]any) (any, string) 
 		var out []any
 		for _, id := range ints(p["contactIds"]) {
 			if id == s.account.ID {
-				out = append(out, s.selfJSONLocked())
+				if !s.omitSelf {
+					out = append(out, s.selfJSONLocked())
+				}
 			} else if u := s.users[id]; u != nil {
 				out = append(out, s.userJSONLocked(u))
 			}
