@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +283,53 @@ func TestOwnPictureFromTheProfile(t *testing.T) {
 	}
 	if _, err := r.s.Picture(ctx(t), chatID("10000099"), ""); !errors.Is(err, portrait.ErrNoAccount) {
 		t.Fatalf("another missing user: %v", err)
+	}
+}
+
+func TestConcurrentRequestsGetTheirOwnReplies(t *testing.T) {
+	r := pictureRig(t)
+	const n = 20
+	for i := range n {
+		r.srv.AddUser(maxfake.User{ID: int64(20000000 + i), Name: "U", Picture: []byte(fmt.Sprintf("\xff\xd8\xff %d", i))})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rp, err := r.s.Picture(ctx(t), chatID(fmt.Sprint(20000000+i)), "")
+			if err == nil && string(rp.Data) != fmt.Sprintf("\xff\xd8\xff %d", i) {
+				err = fmt.Errorf("user %d got %q", i, rp.Data)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestStrayFramesAreIgnored(t *testing.T) {
+	r := pictureRig(t)
+	for _, raw := range []string{
+		`not json`,
+		`{"ver":11,"cmd":9,"seq":1,"opcode":1}`,
+		`{"ver":11,"cmd":1,"seq":987654,"opcode":32,"payload":{"contacts":[]}}`,
+		`{"ver":11,"cmd":0,"seq":5,"opcode":131,"payload":{"contact":{"id":"bad"}}}`,
+		`{"ver":11,"cmd":0,"seq":6,"opcode":128,"payload":{"message":{"text":"hi"}}}`,
+	} {
+		r.srv.Inject(raw)
+	}
+	rp, err := r.s.Picture(ctx(t), chatID("10000001"), "")
+	if err != nil || !bytes.Equal(rp.Data, alicePic) {
+		t.Fatalf("lookup after stray frames = %+v, %v", rp, err)
+	}
+	if r.s.State() != portrait.StateAuthorized || len(r.sink.Changes()) != 0 {
+		t.Fatalf("state %s, %d changes after stray frames", r.s.State(), len(r.sink.Changes()))
 	}
 }

@@ -278,3 +278,19 @@ func qrText(q portrait.QR) string {
 	}
 	return q.Err.Error()
 }
+
+func TestLinkingAttemptEnds(t *testing.T) {
+	r := newRig(t, testAccount, false, func(o *Options) { o.LinkTimeout = 150 * time.Millisecond })
+	s := r.open()
+	if q, err := s.QR(ctx(t)); err != nil || q.Kind != portrait.QRCode {
+		t.Fatalf("QR = %+v, %v", q, err)
+	}
+	eventually(t, func() bool { return r.srv.Connections() == 0 }, "the linking connection to close after LinkTimeout")
+	q, err := s.QR(ctx(t))
+	if err != nil || q.Kind != portrait.QRCode {
+		t.Fatalf("QR after an expired attempt = %+v, %v; want a code of a new attempt", q, err)
+	}
+	if r.srv.Count(maxfake.OpHello) != 2 {
+		t.Fatalf("%d handshakes, want 2 (one per attempt)", r.srv.Count(maxfake.OpHello))
+	}
+}

@@ -409,6 +409,26 @@ func (s *Server) DropConnections() {
 	}
 }
 
+// Inject sends raw text as a frame to every logged-in connection (to test
+// how the engine takes malformed or unexpected frames).
+func (s *Server) Inject(raw string) {
+	s.mu.Lock()
+	var to []*session
+	for c := range s.conns {
+		if c.loggedIn {
+			to = append(to, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range to {
+		c.wmu.Lock()
+		ctx, cancel := contextWithTimeout()
+		_ = c.ws.Write(ctx, websocket.MessageText, []byte(raw))
+		cancel()
+		c.wmu.Unlock()
+	}
+}
+
 // session is one WebSocket connection.
 type session struct {
 	ws       *websocket.Conn
