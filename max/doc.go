@@ -117,5 +117,8 @@
 // session saw (the login's contacts and chats, lookups, earlier pushes):
 // MAX sends these pushes for other changes too, such as a new name. A
 // change from or to no picture is reported with Removed set accordingly.
+// Changes made while the instance was not connected come with no push: at
+// each new login the contacts and chats the login lists are compared with
+// the picture ids seen before, and the differences are reported too.
 // Events reach the sink from a per-session goroutine, in order.
 package max

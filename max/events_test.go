@@ -58,3 +58,28 @@ func TestPushesBeforeLoginAreIgnored(t *testing.T) {
 }
 
 func struct2user() maxfake.User { return maxfake.User{ID: 10000001, Name: "Alice"} }
+
+func TestChangesWhileDisconnectedAreReportedAtLogin(t *testing.T) {
+	r := pictureRig(t)
+	r.srv.RefuseConnections(true)
+	r.srv.DropConnections()
+	r.waitState(portrait.StateStarting)
+	r.srv.SetUserPicture(10000001, []byte("\xff\xd8\xff while away")) // no push: nobody is connected
+	r.srv.SetChatPicture(-10000000000001, nil)
+	r.srv.RefuseConnections(false)
+	r.waitState(portrait.StateAuthorized)
+	eventually(t, func() bool { return len(r.sink.Changes()) >= 2 }, "the changes made while disconnected")
+	got := map[string]portrait.PictureChange{}
+	for _, c := range r.sink.Changes() {
+		got[c.Chat.String()] = c
+	}
+	if c := got["10000001"]; c.Kind != portrait.SubjectContact || c.Removed || c.PictureID == "" {
+		t.Errorf("Alice's change = %+v", c)
+	}
+	if c := got["-10000000000001"]; c.Kind != portrait.SubjectGroup || !c.Removed {
+		t.Errorf("Team's change = %+v", c)
+	}
+	if _, ok := got["10000004"]; ok {
+		t.Error("an unchanged contact was reported")
+	}
+}

@@ -240,15 +240,45 @@ func (s *session) installLocked(c *conn, info loginInfo) bool {
 	if phone != "" {
 		s.auth.Phone = phone
 	}
+	// The login lists the contacts and chats with their current pictures:
+	// what changed while the instance was not connected (no push came) is
+	// reported now, compared with what the session saw before.
+	old := s.known
 	s.known = map[string]string{}
+	s.setStateLocked(portrait.StateAuthorized)
+	now := time.Now()
 	for _, ct := range append(info.Contacts, info.Profile) {
-		s.known[string(ct.ID)] = ct.pictureID()
+		s.seenLocked(old, string(ct.ID), ct.pictureID(), user == string(ct.ID), false, now)
 	}
 	for _, ch := range info.Chats {
-		s.known[string(ch.ID)] = ch.pictureID()
+		if ch.Type == "" || ch.Type == "CHAT" {
+			s.seenLocked(old, string(ch.ID), ch.pictureID(), false, true, now)
+		}
 	}
-	s.setStateLocked(portrait.StateAuthorized)
 	return changed
+}
+
+// seenLocked records the picture id of a chat listed by a login, and
+// reports a change when the session knew another one before. s.mu must be
+// held.
+func (s *session) seenLocked(old map[string]string, id, pictureID string, self, group bool, at time.Time) {
+	prev, known := old[id]
+	if !known || prev == pictureID {
+		s.rememberLocked(id, pictureID)
+		return
+	}
+	chat, err := portrait.ParseChatID(portrait.TypeMAX, id)
+	if err != nil || (chat.Kind() == portrait.KindGroup) != group {
+		return
+	}
+	kind := portrait.SubjectContact
+	switch {
+	case group:
+		kind = portrait.SubjectGroup
+	case self:
+		kind = portrait.SubjectSelf
+	}
+	s.changeLocked(chat, kind, pictureID, at)
 }
 
 // login connects, says hello and logs in with auth's token.
@@ -667,6 +697,9 @@ func (s *session) Logout(ctx context.Context) error {
 
 	if p != nil {
 		p.cancel()
+	}
+	if c == nil && token != "" {
+		s.log.Warn("max: logout while not connected: forgetting the login here; the phone may still list the session until it is ended there")
 	}
 	if c != nil {
 		if token != "" {
