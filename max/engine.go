@@ -177,6 +177,8 @@ func New(kv portrait.KV, opts Options) *Engine {
 	return e
 }
 
+var _ portrait.Engine = (*Engine)(nil)
+
 // Name returns "max".
 func (e *Engine) Name() string { return Name }
 
@@ -335,7 +337,12 @@ func (e *Engine) backoff(n int) time.Duration {
 	return min(max(d, e.opts.ReconnectMin), e.opts.ReconnectMax)
 }
 
+// discard is the sink of sessions opened without one.
 type discard struct{}
 
-func (discard) StateChanged(portrait.InstanceID, portrait.State)           {}
+// StateChanged drops the event.
+
+func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
+
+// PictureChanged drops the event.
 func (discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}

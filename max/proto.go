@@ -102,6 +102,7 @@ type Error struct {
 	Message string
 }
 
+// Error names the opcode and MAX's code and message.
 func (e *Error) Error() string {
 	msg := e.Message
 	if msg == "" {

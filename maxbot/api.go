@@ -29,6 +29,7 @@ type APIError struct {
 	Message string
 }
 
+// Error names the status and the API's code and message.
 func (e *APIError) Error() string {
 	msg := e.Message
 	if msg == "" {

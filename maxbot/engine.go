@@ -210,6 +210,8 @@ func New(kv portrait.KV, opts Options) *Engine {
 	return e
 }
 
+var _ portrait.Engine = (*Engine)(nil)
+
 // Name returns "maxbot".
 func (e *Engine) Name() string { return Name }
 
@@ -390,7 +392,12 @@ func (b *bucket) wait(ctx context.Context) error {
 	return nil
 }
 
+// discard is the sink of sessions opened without one.
 type discard struct{}
 
-func (discard) StateChanged(portrait.InstanceID, portrait.State)           {}
+// StateChanged drops the event.
+
+func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
+
+// PictureChanged drops the event.
 func (discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}

@@ -123,3 +123,23 @@ func FuzzParseReplies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckToken: a token the admin gives is accepted only if it is safe
+// in a header: printable ASCII without spaces, at most 512 bytes.
+func FuzzCheckToken(f *testing.F) {
+	f.Add("f9LHodD0cOKLM3i0Ls5gTRm5e9s0tm7b4z9vfd7yQ6c")
+	f.Add("a\r\nX-Evil: 1")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if checkToken(tok) != nil {
+			return
+		}
+		if len(tok) > 512 {
+			t.Fatal("accepted a long token")
+		}
+		for i := 0; i < len(tok); i++ {
+			if tok[i] <= ' ' || tok[i] >= 0x7f {
+				t.Fatalf("accepted byte %#x", tok[i])
+			}
+		}
+	})
+}
