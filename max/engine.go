@@ -341,7 +341,6 @@ func (e *Engine) backoff(n int) time.Duration {
 type discard struct{}
 
 // StateChanged drops the event.
-
 func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
 
 // PictureChanged drops the event.

@@ -396,7 +396,6 @@ func (b *bucket) wait(ctx context.Context) error {
 type discard struct{}
 
 // StateChanged drops the event.
-
 func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
 
 // PictureChanged drops the event.
