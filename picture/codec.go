@@ -49,7 +49,14 @@ func (j *job) header() (w, h int, err error) {
 		return cfg.Width, cfg.Height, err
 	case PNG:
 		cfg, err := png.DecodeConfig(r)
-		return cfg.Width, cfg.Height, err
+		if err != nil {
+			return 0, 0, err
+		}
+		if info, err := parsePNGInfo(j.data); err == nil && !info.interlaced &&
+			info.width == cfg.Width && info.height == cfg.Height {
+			j.png = info
+		}
+		return cfg.Width, cfg.Height, nil
 	case GIF:
 		cfg, err := gif.DecodeConfig(r)
 		return cfg.Width, cfg.Height, err
@@ -165,7 +172,11 @@ func (j *job) estimate() estimate {
 			perPixel = jpegFullBytesPerPixel(j.data)
 		}
 	case PNG:
-		perPixel = pngBytesPerPixel(j.data)
+		if j.png != nil {
+			e.decode = pngEstimate(j.png, side) + int64(len(j.data))
+		} else {
+			perPixel = pngBytesPerPixel(j.data)
+		}
 	case GIF:
 		perPixel = 1
 	case WebP:

@@ -117,6 +117,10 @@ func writeFormatFuzzSeeds(t *testing.T) {
 			put("FuzzHEIF", "avif-"+name+"-truncated", b[:len(b)/2])
 		}
 	}
+	for name, b := range pngFuzzSeeds(t) {
+		put("FuzzPNGStream", name, b)
+		put("FuzzProcess", "png-"+name, b)
+	}
 	for _, name := range []string{"quad", "alpha"} {
 		b := readFixture(t, "heic/"+name+".heic")
 		put("FuzzHEIF", "heic-"+name, b)

@@ -1,7 +1,9 @@
 package picture
 
 import (
+	"bytes"
 	"image"
+	"image/png"
 	"testing"
 )
 
@@ -74,5 +76,49 @@ func FuzzHEIF(f *testing.F) {
 			t.Fatalf("%v bytes per pixel", p)
 		}
 		info.ycc()
+	})
+}
+
+// pngFuzzSeeds are small PNGs of several layouts for FuzzPNGStream.
+func pngFuzzSeeds(t testing.TB) map[string][]byte {
+	plte := []byte{255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9}
+	return map[string][]byte{
+		"rgb8-filters":   rawPNG{w: 9, h: 7, depth: 8, ctype: 2, rows: samples(9, 7, 8, 2, nil), filters: []byte{0, 1, 2, 3, 4}}.bytes(t),
+		"rgba16":         rawPNG{w: 5, h: 4, depth: 16, ctype: 6, rows: samples(5, 4, 16, 6, nil), filters: []byte{4}}.bytes(t),
+		"gray2-trns":     rawPNG{w: 11, h: 3, depth: 2, ctype: 0, trns: []byte{0, 1}, rows: samples(11, 3, 2, 0, nil)}.bytes(t),
+		"palette4-trns":  rawPNG{w: 6, h: 6, depth: 4, ctype: 3, plte: plte, trns: []byte{0, 128}, rows: samples(6, 6, 4, 3, nil), filters: []byte{3}}.bytes(t),
+		"graya8-comment": rawPNG{w: 3, h: 3, depth: 8, ctype: 4, rows: samples(3, 3, 8, 4, nil), extra: pngChunkBytes("tEXt", []byte("a\x00b"))}.bytes(t),
+	}
+}
+
+// FuzzPNGStream checks the streaming PNG decoder against image/png: what
+// it accepts, image/png must accept too, with the same pixels after the
+// shrink. The seed corpus is under testdata/fuzz/FuzzPNGStream.
+//
+//	go test ./picture -run '^$' -fuzz '^FuzzPNGStream$' -fuzztime 60s
+func FuzzPNGStream(f *testing.F) {
+	for _, b := range pngFuzzSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := parsePNGInfo(data)
+		if err != nil || int64(info.width)*int64(info.height) > 1<<20 {
+			return
+		}
+		box, k := shrinkPlan(image.Rect(0, 0, info.width, info.height))
+		got, err := decodePNGShrink(data, info, box, k)
+		if err != nil {
+			return
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("streamed a PNG that image/png refuses: %v", err)
+		}
+		if img.Bounds() != image.Rect(0, 0, info.width, info.height) {
+			t.Fatalf("image/png says %v, the header %dx%d", img.Bounds(), info.width, info.height)
+		}
+		if want := shrinkImage(img, box, k, ycc{}); !bytes.Equal(got.pix, want.pix) {
+			t.Fatal("streamed pixels differ from image/png's")
+		}
 	})
 }

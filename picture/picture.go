@@ -3,7 +3,8 @@
 // PreviewSize×PreviewSize preview.
 //
 // Everything here is a pure function of its input: no I/O, no state kept
-// between calls, and the same input always gives the same output bytes.
+// between calls (a Budget, shared by the caller, only decides when a call
+// may decode), and the same input always gives the same output bytes.
 //
 // Process runs a short, ordered list of named steps; limits are checked
 // before any expensive work is done:
@@ -19,10 +20,12 @@
 //     it (or refuse a picture that could never fit).
 //  5. decode: decode the picture. Baseline JPEGs use a built-in decoder that
 //     scales by 1/2, 1/4 or 1/8 in the DCT domain and skips blocks outside
-//     the centred square; PNG, GIF and still WebP use the standard and
-//     golang.org/x/image decoders (for a GIF, its first frame; for an
-//     animated WebP, its first frame); AVIF and HEIC use libavif and
-//     libheif compiled to WebAssembly, run by wazero (pure Go, no cgo).
+//     the centred square; non-interlaced PNGs are decoded row by row
+//     straight into the shrink of step 6, never held at full size; other
+//     PNGs, GIF and WebP use the standard and golang.org/x/image decoders
+//     (for a GIF, its first frame; for an animated WebP, its first frame);
+//     AVIF and HEIC use libavif and libheif compiled to WebAssembly, run by
+//     wazero (pure Go, no cgo).
 //  6. scale: centre-crop to a square, box-shrink by an integer factor
 //     straight from the decoded planes (flattening alpha onto white), then
 //     resample to FullSize with a Catmull-Rom kernel.
@@ -122,6 +125,7 @@ type job struct {
 	webp *webpInfo
 	heif *heifInfo
 	jpeg *jpegFrame // parsed header when the scaled decoder takes it
+	png  *pngInfo   // chunks before the pixels when the streaming decoder takes it
 
 	// Decoded picture: exactly one of planes and img is set. canvas is
 	// the area, in the coordinates of the decoded picture, that stands for
@@ -129,7 +133,8 @@ type job struct {
 	// screen, and scaled JPEG decoding shrinks it).
 	planes *planar
 	img    image.Image
-	cc     ycc // how img's Y′CbCr samples, if any, map to RGB
+	cc     ycc       // how img's Y′CbCr samples, if any, map to RGB
+	mid    *rgbImage // already box-shrunk (streamed PNG)
 	canvas image.Rectangle
 
 	full    *image.RGBA
@@ -280,6 +285,22 @@ func stepDecode(j *job) error {
 			return err
 		}
 	}
+	if j.png != nil {
+		// Non-interlaced PNGs are decoded row by row into the shrink; if
+		// the streaming decoder gives up, image/png decides, with the
+		// memory that a full decode needs.
+		j.canvas = image.Rect(0, 0, j.width, j.height)
+		box, k := shrinkPlan(j.canvas)
+		if mid, err := decodePNGShrink(j.data, j.png, box, k); err == nil {
+			j.mid = mid
+			return nil
+		}
+		j.png = nil
+		j.est = j.estimate()
+		if err := j.admit(j.est.bytes()); err != nil {
+			return err
+		}
+	}
 	img, cc, err := j.decodeImage()
 	if err != nil {
 		return corrupt(j.format, err)
@@ -304,24 +325,30 @@ func stepDecode(j *job) error {
 	return nil
 }
 
-func stepScale(j *job) error {
-	sq := centreSquare(j.canvas)
-	k := sq.Dx() / FullSize
-	if k < 1 {
-		k = 1
-	}
+// shrinkPlan returns the part of the centred square of canvas that is an
+// exact multiple of k pixels a side (centred), and k: the integer factor
+// that box-shrinks it to between FullSize and twice that (or 1 for
+// smaller pictures).
+func shrinkPlan(canvas image.Rectangle) (image.Rectangle, int) {
+	sq := centreSquare(canvas)
+	k := max(sq.Dx()/FullSize, 1)
 	m := sq.Dx() / k
-	// The part of the square that is an exact multiple of k, centred.
 	off := (sq.Dx() - m*k) / 2
-	box := image.Rect(sq.Min.X+off, sq.Min.Y+off, sq.Min.X+off+m*k, sq.Min.Y+off+m*k)
-	var mid *rgbImage
-	if j.planes != nil {
-		mid = shrinkPlanar(j.planes, box, k)
-	} else {
-		mid = shrinkImage(j.img, box, k, j.cc)
+	return image.Rect(sq.Min.X+off, sq.Min.Y+off, sq.Min.X+off+m*k, sq.Min.Y+off+m*k), k
+}
+
+func stepScale(j *job) error {
+	mid := j.mid
+	if mid == nil {
+		box, k := shrinkPlan(j.canvas)
+		if j.planes != nil {
+			mid = shrinkPlanar(j.planes, box, k)
+		} else {
+			mid = shrinkImage(j.img, box, k, j.cc)
+		}
 	}
 	// The decoded picture is no longer needed.
-	j.planes, j.img = nil, nil
+	j.planes, j.img, j.mid = nil, nil, nil
 	j.full = resample(mid, FullSize)
 	return nil
 }
