@@ -15,6 +15,12 @@ import (
 	"github.com/portrait-dev/portrait"
 )
 
+// pending is a request waiting for its reply.
+type pending struct {
+	opcode int
+	ch     chan frame // capacity 1
+}
+
 // errConnClosed: the connection to MAX ended while a request waited.
 var errConnClosed = errors.New("the connection to MAX ended")
 
@@ -31,7 +37,7 @@ type conn struct {
 	cancel  context.CancelFunc
 
 	mu      sync.Mutex
-	pending map[int64]chan frame
+	pending map[int64]pending
 	err     error         // why the connection ended
 	done    chan struct{} // closed when it ended
 	wg      sync.WaitGroup
@@ -61,7 +67,7 @@ func (e *Engine) dial(ctx context.Context, log *slog.Logger, onPush func(frame))
 		log:     log,
 		timeout: e.opts.RequestTimeout,
 		onPush:  onPush,
-		pending: map[int64]chan frame{},
+		pending: map[int64]pending{},
 		done:    make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -90,20 +96,22 @@ func (c *conn) readLoop() {
 			c.log.Debug("max: ignoring a frame MAX sent", "err", err, "bytes", len(b))
 			continue
 		}
-		if f.Cmd == cmdRequest {
-			if c.onPush != nil {
-				c.onPush(f)
-			}
-			continue
-		}
+		// A reply carries the seq and opcode of a waiting request. Anything
+		// else is a push: the public clients disagree on the cmd of pushes
+		// (0 in vkmax's notes and szonov/max, 1 in other notes), so it is not
+		// relied on.
 		c.mu.Lock()
-		ch, ok := c.pending[f.Seq]
+		p, ok := c.pending[f.Seq]
+		ok = ok && p.opcode == f.Opcode && f.Cmd != cmdRequest
 		if ok {
 			delete(c.pending, f.Seq)
 		}
 		c.mu.Unlock()
-		if ok {
-			ch <- f // capacity 1
+		switch {
+		case ok:
+			p.ch <- f
+		case f.Cmd != cmdError && c.onPush != nil:
+			c.onPush(f)
 		}
 	}
 }
@@ -147,7 +155,7 @@ func (c *conn) call(ctx context.Context, opcode int, payload any) (json.RawMessa
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%w: %w", errConnClosed, err)
 	}
-	c.pending[seq] = ch
+	c.pending[seq] = pending{opcode: opcode, ch: ch}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -166,15 +174,10 @@ func (c *conn) call(ctx context.Context, opcode int, payload any) (json.RawMessa
 	}
 	select {
 	case f := <-ch:
-		switch f.Cmd {
-		case cmdOK:
-			if f.Opcode != opcode {
-				return nil, fmt.Errorf("MAX answered request %d (opcode %d) with opcode %d", seq, opcode, f.Opcode)
-			}
+		if f.Cmd == cmdOK {
 			return f.Payload, nil
-		default:
-			return nil, parseError(opcode, f.Cmd, f.Payload)
 		}
+		return nil, parseError(opcode, f.Cmd, f.Payload)
 	case <-c.done:
 		return nil, fmt.Errorf("%w: %w", errConnClosed, c.cause())
 	case <-ctx.Done():

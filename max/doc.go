@@ -20,8 +20,9 @@
 // # Connection
 //
 // A request gets the next sequence number; its reply (cmd 1, or cmd 3 /
-// cmd 2 for an error) carries the same seq. Frames the server sends with
-// cmd 0 are pushes. The handshake is opcode 6 (deviceId, the web client's
+// cmd 2 for an error) carries the same seq and opcode. Every other frame
+// the server sends is a push (the public clients' notes disagree on the
+// cmd pushes carry, 0 or 1, so it is not relied on). The handshake is opcode 6 (deviceId, the web client's
 // userAgent with Options.AppVersion, which MAX gates logins on), then
 // opcode 19 with the token. Opcode 1 is sent every Options.PingInterval; a
 // ping without answer within Options.RequestTimeout drops the connection.

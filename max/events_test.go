@@ -83,3 +83,13 @@ func TestChangesWhileDisconnectedAreReportedAtLogin(t *testing.T) {
 		t.Error("an unchanged contact was reported")
 	}
 }
+
+func TestPushesWithCmdOneAreStillPushes(t *testing.T) {
+	r := pictureRig(t)
+	r.srv.SetPushCmd(1)
+	r.srv.SetUserPicture(10000001, []byte("\xff\xd8\xff c1"))
+	eventually(t, func() bool { return len(r.sink.Changes()) == 1 }, "a change pushed with cmd 1")
+	if c := r.sink.Changes()[0]; c.Chat.String() != "10000001" {
+		t.Fatalf("change = %+v", c)
+	}
+}

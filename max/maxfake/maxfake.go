@@ -114,6 +114,7 @@ type Server struct {
 	hellos   []map[string]any
 	refuse   bool
 	omitSelf bool
+	pushCmd  int
 	dl       int
 }
 
@@ -380,6 +381,14 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
+// SetPushCmd sets the cmd of the pushes the fake sends: 0 by default; some
+// public clients' notes say pushes come with 1.
+func (s *Server) SetPushCmd(cmd int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushCmd = cmd
+}
+
 // OmitSelf leaves the account out of opcode 32's replies (no public
 // client shows whether MAX lists it there).
 func (s *Server) OmitSelf(omit bool) {
@@ -499,6 +508,7 @@ func (s *Server) reply(c *session, seq int64, opcode, cmd int, payload any) {
 // push sends a push to every logged-in connection.
 func (s *Server) push(opcode int, payload any) {
 	s.mu.Lock()
+	cmd := s.pushCmd
 	var to []*session
 	for c := range s.conns {
 		if c.loggedIn {
@@ -511,7 +521,7 @@ func (s *Server) push(opcode int, payload any) {
 		c.seq++
 		seq := c.seq
 		c.wmu.Unlock()
-		s.reply(c, seq, opcode, cmdRequest, payload)
+		s.reply(c, seq, opcode, cmd, payload)
 	}
 }
 
