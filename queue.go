@@ -78,8 +78,12 @@ type Queue interface {
 	// AddJob stores a job, or merges it into the stored job with the same
 	// instance, kind and key, and returns the stored job's id.
 	AddJob(ctx context.Context, j Job) (int64, error)
-	// DueJobs returns up to limit jobs due at or before now, oldest DueAt
-	// first.
+	// DueJobs returns up to limit jobs due at or before now, fairly across
+	// instances, so that one instance's backlog never delays another's
+	// jobs: each instance's due jobs are ranked by DueAt (then ID), and
+	// jobs come by rank, then DueAt, then ID. Every instance with a due job
+	// has its oldest one in the batch before any instance has its second;
+	// an instance's jobs come in due order.
 	DueJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
 	// FinishJob ends a job returned by DueJobs and, when n is not nil,
 	// enqueues n, in one transaction. When the stored job still has j's

@@ -69,8 +69,16 @@ func prepare(ctx context.Context, pool *sql.DB) (*statements, error) {
 				due_at = CASE WHEN jobs.deadline IS NULL THEN ?5 ELSE min(?5, jobs.deadline) END,
 				version = jobs.version + 1
 			RETURNING id`},
+		// Fair across instances: each instance's due jobs ranked by due
+		// time, then id; returned by rank, then due time, then id.
 		{&q.dueJobs, `SELECT id, instance_id, kind, key, data, due_at, deadline, created_at, version
-			FROM jobs WHERE due_at <= ? ORDER BY due_at, id LIMIT ?`},
+			FROM (
+				SELECT *, row_number() OVER (PARTITION BY instance_id ORDER BY due_at, id) AS rank
+				FROM jobs WHERE due_at <= ?1
+			)
+			WHERE rank <= ?2
+			ORDER BY rank, due_at, id
+			LIMIT ?2`},
 		{&q.finishJob, `DELETE FROM jobs WHERE id = ? AND version = ?`},
 		{&q.jobExists, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)`},
 	} {
@@ -328,9 +336,12 @@ func (db *DB) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
 	return id, nil
 }
 
-// DueJobs returns up to limit jobs due at or before now, oldest DueAt
-// first (ties in the order they were added). It returns none when limit is
-// not positive.
+// DueJobs returns up to limit jobs due at or before now, fairly across
+// instances: it ranks each instance's due jobs by due time (then the order
+// they were added) and returns them by rank, then due time, then id. So
+// every instance with a due job has its oldest one in the batch before any
+// instance has its second, and an instance's jobs come in due order. It
+// returns none when limit is not positive.
 func (db *DB) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: due jobs: %w", err)

@@ -46,8 +46,11 @@ type QueueStore interface {
 //   - FinishJob finds the job by j.ID alone: a job that is gone is not
 //     finished, whatever j.Version; one whose Version differs is kept as
 //     it is stored (merged data and due time) and n is enqueued;
-//   - DueJobs orders jobs due at the same time by id, and returns none for
-//     a limit that is not positive;
+//   - DueJobs is fair across instances: it ranks each instance's due jobs
+//     by due time, then id, and returns them by rank, then due time, then
+//     id, so that one instance's backlog never keeps another instance's
+//     oldest due job out of a batch; it returns none for a limit that is
+//     not positive;
 //   - Peek returns an empty slice, not an error, when there is nothing to
 //     return, for an unknown instance and for a limit that is not positive
 //     too;
@@ -74,6 +77,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 		{"DeleteInstanceCascades", testQueueCascade},
 		{"Depths", testQueueDepths},
 		{"JobsDueOrder", testJobsDueOrder},
+		{"JobsFairAcrossInstances", testJobsFair},
 		{"JobsMerge", testJobsMerge},
 		{"JobsNoDeadline", testJobsNoDeadline},
 		{"JobVersions", testJobVersions},
@@ -846,12 +850,15 @@ func testJobsDueOrder(t *testing.T, s QueueStore) {
 			jobs[i].Data = []byte{}
 		}
 	}
+	// Each instance's oldest due job first (b's from last year, then a's
+	// due at 10s), then each one's second, and so on; within an instance
+	// by due time, then id.
 	wantJobs(t, "DueJobs before any is due", dueJobs(t, s, at(-86400*366), 10), nil)
 	wantJobs(t, "DueJobs of the oldest", dueJobs(t, s, at(-86400*365), 10), jobs[5:6])
-	wantJobs(t, "DueJobs at 10s", dueJobs(t, s, at(10), 10), []portrait.Job{jobs[5], jobs[1], jobs[3]})
-	wantJobs(t, "DueJobs at 25s", dueJobs(t, s, at(25), 10), []portrait.Job{jobs[5], jobs[1], jobs[3], jobs[0], jobs[4]})
-	wantJobs(t, "DueJobs at 25s, limit 2", dueJobs(t, s, at(25), 2), []portrait.Job{jobs[5], jobs[1]})
-	wantJobs(t, "DueJobs at 1h", dueJobs(t, s, at(3600), 100), []portrait.Job{jobs[5], jobs[1], jobs[3], jobs[0], jobs[4], jobs[2]})
+	wantJobs(t, "DueJobs at 10s", dueJobs(t, s, at(10), 10), []portrait.Job{jobs[5], jobs[3], jobs[1]})
+	wantJobs(t, "DueJobs at 25s", dueJobs(t, s, at(25), 10), []portrait.Job{jobs[5], jobs[3], jobs[1], jobs[0], jobs[4]})
+	wantJobs(t, "DueJobs at 25s, limit 2", dueJobs(t, s, at(25), 2), []portrait.Job{jobs[5], jobs[3]})
+	wantJobs(t, "DueJobs at 1h", dueJobs(t, s, at(3600), 100), []portrait.Job{jobs[5], jobs[3], jobs[1], jobs[0], jobs[4], jobs[2]})
 	for _, limit := range []int{0, -1} {
 		got, err := s.DueJobs(ctx, at(3600), limit)
 		if err != nil || len(got) != 0 {
@@ -859,7 +866,84 @@ func testJobsDueOrder(t *testing.T, s QueueStore) {
 		}
 	}
 	// DueJobs does not remove.
-	wantJobs(t, "DueJobs again", dueJobs(t, s, at(10), 10), []portrait.Job{jobs[5], jobs[1], jobs[3]})
+	wantJobs(t, "DueJobs again", dueJobs(t, s, at(10), 10), []portrait.Job{jobs[5], jobs[3], jobs[1]})
+}
+
+// testJobsFair checks that one instance's backlog does not delay another
+// instance's jobs: with 300 jobs of one instance due before the other
+// instances' jobs, a batch of 256 still holds every instance's oldest job,
+// and the instances take turns.
+func testJobsFair(t *testing.T, s QueueStore) {
+	const backlog = 300
+	a, b, c, d := newInstance(1101000001), newInstance(1101000002), newInstance(1101000003), newInstance(1101000004)
+	for _, inst := range []portrait.Instance{a, b, c, d} {
+		create(t, s, inst)
+	}
+	at := func(sec int) time.Time { return baseTime.Add(time.Duration(sec) * time.Second) }
+	add := func(id portrait.InstanceID, due int) portrait.Job {
+		t.Helper()
+		j := portrait.Job{Instance: id, Kind: "avatarInfo", Data: fmt.Appendf(nil, `{"due":%d}`, due), DueAt: at(due), CreatedAt: at(0)}
+		j.ID = addJob(t, s, j)
+		return j
+	}
+	// b's jobs are added first but due last, to tell due order from id
+	// order; c's two are due at the same time; d's is not due yet.
+	b2 := add(b.ID, 1002)
+	b1 := add(b.ID, 1001)
+	var as []portrait.Job
+	for i := range backlog {
+		as = append(as, add(a.ID, i))
+	}
+	c1 := add(c.ID, 500)
+	c2 := add(c.ID, 500)
+	add(d.ID, 5000)
+	now := at(2000)
+
+	// The batch the notifier takes: every instance's oldest due job is in
+	// it, b's and c's second ones too.
+	batch := dueJobs(t, s, now, 256)
+	if len(batch) != 256 {
+		t.Fatalf("DueJobs(256) = %d jobs, want 256", len(batch))
+	}
+	got := map[int64]bool{}
+	for _, j := range batch {
+		got[j.ID] = true
+	}
+	for _, j := range []portrait.Job{b1, b2, c1, c2, as[0]} {
+		if !got[j.ID] {
+			t.Errorf("DueJobs(256) left out job %d of instance %d (due %v) behind instance %d's backlog",
+				j.ID, j.Instance, j.DueAt, a.ID)
+		}
+	}
+	// The instances take turns: rank by rank, and within a rank by due
+	// time, then id.
+	wantJobs(t, "DueJobs, limit 8", dueJobs(t, s, now, 8),
+		[]portrait.Job{as[0], c1, b1, as[1], c2, b2, as[2], as[3]})
+	wantJobs(t, "DueJobs, limit 1", dueJobs(t, s, now, 1), as[:1])
+	// Each instance's jobs stay in due order, whatever the limit.
+	for _, limit := range []int{3, 100, 256, 1000} {
+		last := map[portrait.InstanceID]portrait.Job{}
+		for _, j := range dueJobs(t, s, now, limit) {
+			if j.Instance == d.ID {
+				t.Errorf("DueJobs(%d) returned job %d, due %v, after now", limit, j.ID, j.DueAt)
+			}
+			if p, ok := last[j.Instance]; ok && (j.DueAt.Before(p.DueAt) || j.DueAt.Equal(p.DueAt) && j.ID < p.ID) {
+				t.Errorf("DueJobs(%d): instance %d's job %d (due %v) after its job %d (due %v)",
+					limit, j.Instance, j.ID, j.DueAt, p.ID, p.DueAt)
+			}
+			last[j.Instance] = j
+		}
+	}
+	all := dueJobs(t, s, now, 1000)
+	if len(all) != backlog+4 {
+		t.Errorf("DueJobs(1000) = %d jobs, want %d", len(all), backlog+4)
+	}
+	// Once the other instances' jobs are finished, the backlog follows in
+	// due order.
+	for _, j := range []portrait.Job{b1, b2, c1, c2} {
+		finishJob(t, s, j, nil)
+	}
+	wantJobs(t, "DueJobs of the backlog alone", dueJobs(t, s, now, 5), as[:5])
 }
 
 func testJobsMerge(t *testing.T, s QueueStore) {

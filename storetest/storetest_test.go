@@ -349,17 +349,35 @@ func (m *memStore) DueJobs(ctx context.Context, now time.Time, limit int) ([]por
 		return nil, err
 	}
 	defer unlock()
-	var out []portrait.Job
+	// Fair: rank each instance's due jobs by due time, then id, and
+	// return them by rank, then due time, then id.
+	byDue := func(a, b portrait.Job) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
+	}
+	perInstance := map[portrait.InstanceID][]portrait.Job{}
 	for _, j := range m.jobs {
 		if !j.DueAt.After(usec(now)) {
 			j.Data = bytes.Clone(j.Data)
-			out = append(out, j)
+			perInstance[j.Instance] = append(perInstance[j.Instance], j)
 		}
 	}
-	slices.SortFunc(out, func(a, b portrait.Job) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
-	})
-	return out[:min(len(out), max(limit, 0))], nil
+	type ranked struct {
+		job  portrait.Job
+		rank int
+	}
+	var all []ranked
+	for _, jobs := range perInstance {
+		slices.SortFunc(jobs, byDue)
+		for i, j := range jobs {
+			all = append(all, ranked{j, i})
+		}
+	}
+	slices.SortFunc(all, func(a, b ranked) int { return cmp.Or(cmp.Compare(a.rank, b.rank), byDue(a.job, b.job)) })
+	out := []portrait.Job{}
+	for _, r := range all[:min(len(all), max(limit, 0))] {
+		out = append(out, r.job)
+	}
+	return out, nil
 }
 
 func (m *memStore) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notification) (int64, error) {
