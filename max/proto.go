@@ -436,26 +436,35 @@ func parseUploadURL(payload []byte) (string, error) {
 }
 
 // parseUploadReply reads the upload server's reply, {"photos": {"<photo
-// id>": {"token": ...}}}, and returns the token of photoID (or of the only
-// photo when photoID is not known).
+// id>": {"token": ...}}} (PyMax, vkmax), and returns the token of photoID,
+// or of the only photo when photoID is not in it. A list of photos, which
+// one client's notes show, is accepted too.
 func parseUploadReply(body []byte, photoID string) (string, error) {
+	type photo struct {
+		Token string `json:"token"`
+	}
 	var p struct {
-		Photos map[string]struct {
-			Token string `json:"token"`
-		} `json:"photos"`
+		Photos json.RawMessage `json:"photos"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return "", fmt.Errorf("reading the upload reply: %w", err)
 	}
-	if ph, ok := p.Photos[photoID]; ok && ph.Token != "" {
+	var byID map[string]photo
+	var list []photo
+	if json.Unmarshal(p.Photos, &byID) != nil {
+		byID = nil
+		if json.Unmarshal(p.Photos, &list) != nil {
+			list = nil
+		}
+	}
+	if ph, ok := byID[photoID]; ok && ph.Token != "" {
 		return ph.Token, nil
 	}
-	if len(p.Photos) == 1 {
-		for _, ph := range p.Photos {
-			if ph.Token != "" {
-				return ph.Token, nil
-			}
-		}
+	for _, ph := range byID {
+		list = append(list, ph)
+	}
+	if len(list) == 1 && list[0].Token != "" {
+		return list[0].Token, nil
 	}
 	return "", errors.New("reading the upload reply: no photo token in it")
 }

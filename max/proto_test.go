@@ -222,6 +222,9 @@ func TestParseUpload(t *testing.T) {
 		{`{"photos":{"5":{}}}`, "5", ""},
 		{`{"photos":{}}`, "5", ""},
 		{`nope`, "5", ""},
+		{`{"photos":[{"token":"L"}]}`, "5", "L"},
+		{`{"photos":[{"token":"L"},{"token":"M"}]}`, "5", ""},
+		{`{"photos":"x"}`, "5", ""},
 	}
 	for _, tc := range tests {
 		got, err := parseUploadReply([]byte(tc.body), tc.id)
