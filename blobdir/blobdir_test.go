@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/storetest"
 )
 
 // keyOf derives a content address the way the avatar service might.
@@ -370,4 +371,9 @@ func TestOpenSweepsStaleTemporaryFiles(t *testing.T) {
 	} else {
 		b.Close()
 	}
+}
+
+// TestBlobs runs the suite every portrait.Blobs passes.
+func TestBlobs(t *testing.T) {
+	storetest.RunBlobs(t, func(t *testing.T) portrait.Blobs { return open(t) })
 }

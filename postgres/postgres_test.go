@@ -307,3 +307,29 @@ func instance(id portrait.InstanceID) portrait.Instance {
 		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 123456000, time.UTC),
 	}
 }
+
+func TestBlobs(t *testing.T) {
+	storetest.RunBlobs(t, func(t *testing.T) portrait.Blobs {
+		db := openTemp(t)
+		t.Cleanup(func() { db.Close() })
+		return db.Blobs()
+	})
+}
+
+// TestBlobsShared: a picture stored through one handle (node) is served
+// through another.
+func TestBlobsShared(t *testing.T) {
+	dsn := pgtest.DB(t)
+	a, b := mustOpen(t, dsn).Blobs(), mustOpen(t, dsn).Blobs()
+	if err := a.Put(t.Context(), "abc.jpg", []byte("picture")); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := b.Open(t.Context(), "abc.jpg")
+	if err != nil {
+		t.Fatalf("Open through the other handle: %v", err)
+	}
+	defer bl.Close()
+	if bl.Size() != int64(len("picture")) {
+		t.Errorf("Size() = %d", bl.Size())
+	}
+}
