@@ -66,7 +66,8 @@
 // address of an unchanged icon, it is downloaded again: never a wrong
 // "unchanged"). An unchanged picture costs the one query and no download.
 // Downloads are https only, from Options.PictureHosts (default oneme.ru,
-// max.ru and their subdomains; i.oneme.ru is where MAX's pictures are), at
+// max.ru, okcdn.ru, mycdn.me and their subdomains; i.oneme.ru is where
+// MAX's pictures are), at
 // most Options.MaxPictureBytes, within Options.DownloadTimeout.
 //
 //	MAX's answer                                      Picture returns

@@ -54,8 +54,10 @@ const (
 
 // DefaultPictureHosts are the hosts (and their subdomains) pictures are
 // downloaded from and uploaded to: GREEN-API's MAX avatars are on
-// i.oneme.ru; the upload address comes from MAX itself.
-var DefaultPictureHosts = []string{"oneme.ru", "max.ru"}
+// i.oneme.ru, image uploads go to iu.oneme.ru (the address comes from MAX
+// itself), and public MAX clients also trust VK's CDNs okcdn.ru and
+// mycdn.me for MAX's media.
+var DefaultPictureHosts = []string{"oneme.ru", "max.ru", "okcdn.ru", "mycdn.me"}
 
 var (
 	// ErrClosed is returned by a session's methods after Close, and by Open

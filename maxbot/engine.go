@@ -41,9 +41,11 @@ const (
 	DefaultNotReadyTry  = 5
 )
 
-// DefaultPictureHosts are the hosts pictures are downloaded from and
-// uploaded to, besides the API's own.
-var DefaultPictureHosts = []string{"oneme.ru", "max.ru"}
+// DefaultPictureHosts are the hosts (and their subdomains) pictures are
+// downloaded from and uploaded to, besides the API's own: MAX's oneme.ru
+// and max.ru, and VK's CDNs okcdn.ru and mycdn.me, which public MAX bot
+// clients trust for MAX's media.
+var DefaultPictureHosts = []string{"oneme.ru", "max.ru", "okcdn.ru", "mycdn.me"}
 
 var (
 	// ErrClosed is returned by a session's methods after Close.
