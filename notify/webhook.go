@@ -3,102 +3,26 @@ package notify
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/outbound"
 )
 
-// ErrForbiddenAddress is the error of a webhook whose host resolves to a
-// loopback, private, link-local or otherwise internal address that the
-// configuration does not allow.
-var ErrForbiddenAddress = errors.New("webhook address is not public")
-
-// webhookClient posts notifications. Every connection it opens, redirects
-// included, is checked at dial time against the resolved address, so a
-// hostname that resolves to an internal address is refused too.
+// webhookClient posts notifications through an outbound.Guard: every
+// connection, redirects included, is checked against the address it really
+// goes to.
 type webhookClient struct {
-	http  *http.Client
-	allow []netip.Prefix
+	http *http.Client
 }
 
 func newWebhookClient(timeout time.Duration, allow []netip.Prefix) *webhookClient {
-	c := &webhookClient{allow: allow}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: c.control}
-	c.http = &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:                 nil, // a proxy would hide the real destination from the check
-			DialContext:           dialer.DialContext,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: timeout,
-		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("webhook: more than 5 redirects")
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("webhook: redirect to a %s: URL", req.URL.Scheme)
-			}
-			return nil
-		},
-	}
-	return c
-}
-
-// control refuses connections to internal addresses unless allowed.
-func (c *webhookClient) control(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
-	}
-	ip := ap.Addr().Unmap()
-	for _, p := range c.allow {
-		if p.Contains(ip) {
-			return nil
-		}
-	}
-	if !public(ip) {
-		return fmt.Errorf("%w: %s (allow it with PORTRAIT_WEBHOOK_ALLOW)", ErrForbiddenAddress, ip)
-	}
-	return nil
-}
-
-// public reports whether ip is a globally routable unicast address.
-func public(ip netip.Addr) bool {
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, p := range reserved {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-// reserved are further ranges that are not the public internet.
-var reserved = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 (may embed internal IPv4)
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	return &webhookClient{http: outbound.NewGuard(allow, "PORTRAIT_WEBHOOK_ALLOW").Client(timeout, 5)}
 }
 
 // post delivers one notification. Only HTTP 200 counts as delivered.
@@ -114,7 +38,7 @@ func (c *webhookClient) post(ctx context.Context, url, token string, body []byte
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return outbound.RedactError(err) // the URL's query may hold a secret
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
