@@ -127,6 +127,10 @@ var (
 	// ErrUpstreamRateLimit: the messenger refused the call with its own
 	// rate limit (WhatsApp "rate-overlimit").
 	ErrUpstreamRateLimit = errors.New("rate-overlimit")
+	// ErrUpstreamPicture: the messenger gave a picture portrait cannot
+	// process (too many pixels, a format it does not read, corrupt data).
+	// The caller did nothing wrong: it is the messenger's side.
+	ErrUpstreamPicture = errors.New("the messenger's picture could not be processed")
 	// ErrUpstreamTimeout: the messenger did not answer in time.
 	ErrUpstreamTimeout = errors.New("messenger did not answer in time")
 	// ErrGroupNotFound: no such group (WhatsApp answers with a time-out,

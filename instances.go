@@ -93,3 +93,8 @@ type Events interface {
 	StateChanged(h Handle, state State)
 	PictureChanged(h Handle, change PictureChange)
 }
+
+// ErrStorage: portrait's own store failed (a full disk, a lost database
+// connection). Callers wrap the store's error with it, so that replies can
+// say "try again later" without naming internals.
+var ErrStorage = errors.New("storage failed")

@@ -162,7 +162,16 @@ func TestSettings(t *testing.T) {
 	for _, tc := range []struct{ body, msg string }{
 		{`{"webhookUrl":"ftp://x"}`, "'webhookUrl' must be"},
 		{`{"stateWebhook":"maybe"}`, `'stateWebhook' must be "yes" or "no"`},
-		{`{"incomingWebhook":1}`, "'incomingWebhook' must be a string"},
+		{`{"incomingWebhook":1}`, `'incomingWebhook' must be "yes" or "no"`},
+		{`{"delaySendMessagesMilliseconds":{"ms":1000}}`, "'delaySendMessagesMilliseconds' must be a whole number"},
+		{`{"delaySendMessagesMilliseconds":"1000"}`, "'delaySendMessagesMilliseconds' must be a whole number"},
+		{`{"delaySendMessagesMilliseconds":100}`, "from 500 to 86400000"},
+		{`{"delaySendMessagesMilliseconds":1000.5}`, "whole number"},
+		{`{"countryInstance":5}`, "'countryInstance' must be a string"},
+		{`{"webhookUrlToken":"` + strings.Repeat("x", 3000) + `"}`, "at most 2048"},
+		{`{"webhookUrl":"http://127.0.0.1:8080/hook"}`, "PORTRAIT_WEBHOOK_ALLOW"},
+		// The first bad setting fails the whole call: nothing is saved.
+		{`{"stateWebhook":"no","delaySendMessagesMilliseconds":[]}`, "whole number"},
 		{`{}`, "no known setting"},
 		{`[]`, "must be a JSON object"},
 	} {

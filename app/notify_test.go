@@ -441,12 +441,30 @@ func TestDropAfterRetention(t *testing.T) {
 	})
 }
 
-// TestWebhookRefusesInternalAddresses: without an allow-list, loopback is
-// refused; with one, a redirect to an address outside it is refused too.
+// TestWebhookRefusesInternalAddresses: without an allow-list, a loopback
+// webhookUrl is refused when it is saved (the message names the setting to
+// change) and, when it was saved under an allow-list that is gone since,
+// when it is delivered; with an allow-list, a redirect to an address
+// outside it is refused too.
 func TestWebhookRefusesInternalAddresses(t *testing.T) {
 	r := newReceiver(t, nil)
-	s := start(t, "--webhook-backoff-min", "100ms", "--webhook-backoff-max", "200ms")
+	dir := t.TempDir()
+	s := startIn(t, dir, append(append([]string{}, fastArgs...), "--webhook-allow", "127.0.0.0/8")...)
+	for _, u := range []string{"http://127.0.0.1:9/hook", "http://[::1]:9/hook", "http://[::127.0.0.1]:9/hook", "http://localhost:9/hook", "http://10.0.0.1/hook"} {
+		code, _, b := s.call(t, s.MAX, true, "POST", "setSettings", `{"webhookUrl":"`+u+`"}`)
+		allowed := strings.Contains(u, "127.0.0.1:9") || strings.Contains(u, "localhost") // localhost resolves to an allowed address
+		if allowed && code != 200 || !allowed && (code != 400 || !strings.Contains(string(b), "PORTRAIT_WEBHOOK_ALLOW")) {
+			t.Errorf("setSettings webhookUrl %s under 127.0.0.0/8: %d %s", u, code, b)
+		}
+	}
 	setWebhook(t, s.wa(), r.URL, "")
+	s.Stop()
+	first := s.Server
+	s = startIn(t, dir, append(append([]string{}, fastArgs...), "--webhook-backoff-min", "100ms", "--webhook-backoff-max", "200ms")...)
+	s.WhatsApp, s.MAX = first.WhatsApp, first.MAX
+	if code, _, b := s.call(t, s.WhatsApp, false, "POST", "setSettings", `{"webhookUrl":"`+r.URL+`"}`); code != 400 || !strings.Contains(string(b), "PORTRAIT_WEBHOOK_ALLOW") {
+		t.Errorf("setSettings with a loopback webhookUrl and no allow-list: %d %s", code, b)
+	}
 	s.call(t, s.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"11001230004@c.us"}`)
 	eventually(t, func() error {
 		if n := s.metric(t, `portrait_webhook_deliveries_total{outcome="failed"}`); n < 2 {
@@ -460,7 +478,7 @@ func TestWebhookRefusesInternalAddresses(t *testing.T) {
 	if calls != 0 {
 		t.Fatalf("the loopback receiver was reached %d times without an allow-list", calls)
 	}
-	if !strings.Contains(s.Stderr.String(), "webhook address is not public") {
+	if !strings.Contains(s.Stderr.String(), "address is not public") {
 		t.Errorf("the log does not say why:\n%s", s.Stderr)
 	}
 

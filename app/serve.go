@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/blobdir"
 	"github.com/portrait-dev/portrait/config"
@@ -55,6 +56,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("portrait: listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close()
+	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient))
 	if !cfg.PublicURLGiven {
 		// Derived from the address really listened on (port 0 picks one).
 		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
@@ -115,23 +117,25 @@ func serve(ctx context.Context, env Env, args []string) error {
 	go func() { hub.Run(hubCtx); close(hubDone) }()
 	defer func() { stopHub(); <-hubDone }()
 
+	failures := adminauth.NewLimiter(int(cfg.AuthFailures))
 	api := greenapi.New(greenapi.Deps{
-		Instances: reg,
-		Avatars:   avatars,
-		Notify:    hub,
-		Sandbox:   sandboxAdminOf(engines),
-		Console:   console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://")}),
-		Metrics:   m,
-		Log:       log,
-		Ready: func(ctx context.Context) error {
-			_, err := store.Generation(ctx)
-			return err
-		},
+		Instances:    reg,
+		Avatars:      avatars,
+		Notify:       hub,
+		Sandbox:      sandboxAdminOf(engines, avatars),
+		Console:      console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Failures: failures}),
+		Metrics:      m,
+		Log:          log,
+		Ready:        func(ctx context.Context) error { return ready(ctx, store, cfg.DataDir) },
+		AuthFailures: failures,
 	}, greenapi.Config{
 		AdminToken:     cfg.AdminToken,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		RateLimits:     rates,
 		APIURL:         cfg.PublicURL,
+		BodyTimeout:    cfg.BodyTimeout,
+		WebhookAllow:   cfg.WebhookAllow,
+		UploadTimeout:  cfg.UploadTimeout,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -159,6 +163,33 @@ func serve(ctx context.Context, env Env, args []string) error {
 		log.Warn("graceful shutdown did not finish", "err", err)
 	}
 	return nil
+}
+
+// ready reports whether the server can do its work: the database accepts
+// a write, and so does the data directory, which holds the pictures (a
+// full disk makes either fail).
+func ready(ctx context.Context, store *sqlite.DB, dataDir string) error {
+	if err := store.CheckWrite(ctx); err != nil {
+		return errors.New("the database does not accept writes")
+	}
+	if err := probeDisk(dataDir); err != nil {
+		return errors.New("the data directory does not accept writes (is the disk full?)")
+	}
+	return nil
+}
+
+// probeDisk writes and removes a file of a picture's size in dir.
+func probeDisk(dir string) error {
+	f, err := os.CreateTemp(dir, ".readyz-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 64<<10))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // openData opens (creating on first start) the data directory: the SQLite
@@ -262,15 +293,21 @@ func (e *events) PictureChanged(h portrait.Handle, c portrait.PictureChange) {
 
 // sandboxAdminOf returns the admin API's view of the sandbox engine; nil
 // when there is none.
-func sandboxAdminOf(engines map[string]portrait.Engine) greenapi.SandboxAdmin {
+func sandboxAdminOf(engines map[string]portrait.Engine, avatars *avatar.Service) greenapi.SandboxAdmin {
 	if sb, ok := engines[sandbox.Name].(*sandbox.Engine); ok {
-		return sandboxAdmin{sb}
+		return sandboxAdmin{sb, avatars}
 	}
 	return nil
 }
 
-// sandboxAdmin adapts the sandbox engine to the admin API.
-type sandboxAdmin struct{ e *sandbox.Engine }
+// sandboxAdmin adapts the sandbox engine to the admin API. A change to a
+// chat drops its cached lookup at once: the sandbox, like WhatsApp,
+// announces picture changes but not privacy or account changes, and an
+// operator who changes the world wants to see the effect now.
+type sandboxAdmin struct {
+	e       *sandbox.Engine
+	avatars *avatar.Service
+}
 
 func (a sandboxAdmin) Engine() string { return a.e.Name() }
 
@@ -279,10 +316,14 @@ func (a sandboxAdmin) World(ctx context.Context, id portrait.InstanceID) (any, e
 }
 
 func (a sandboxAdmin) UpdateChat(ctx context.Context, id portrait.InstanceID, chat string, u greenapi.SandboxUpdate) error {
-	return a.e.Update(ctx, id, chat, sandbox.Update{
+	err := a.e.Update(ctx, id, chat, sandbox.Update{
 		Picture: u.Picture, RemovePicture: u.RemovePicture, Hidden: u.Hidden,
 		HasAccount: u.HasAccount, Fault: u.Fault, Author: u.Author,
 	})
+	if err == nil {
+		a.avatars.Invalidate(id, chat)
+	}
+	return err
 }
 
 func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error {

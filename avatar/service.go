@@ -71,6 +71,7 @@ const (
 	OutcomeUnknownGroup Outcome = "unknown_group"
 	OutcomeRateLimited  Outcome = "rate_limited"
 	OutcomeTimeout      Outcome = "timeout"
+	OutcomeBadPicture   Outcome = "bad_picture" // the messenger's picture could not be processed
 	OutcomeError        Outcome = "error"
 )
 
@@ -217,6 +218,12 @@ func (s *Service) lookup(ctx context.Context, src Source, k cacheKey, chat portr
 		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
 	default:
 		res, err := s.Normalize(ctx, rp.Data)
+		if err != nil && ctx.Err() == nil {
+			// Not the caller's picture: what is wrong with it is no
+			// validation error of the request.
+			s.outcome(OutcomeBadPicture)
+			return Avatar{}, fmt.Errorf("%w: picture %q of %s: %v", portrait.ErrUpstreamPicture, rp.ID, chat, err)
+		}
 		if err != nil {
 			s.outcome(OutcomeError)
 			return Avatar{}, fmt.Errorf("avatar: picture of %s from the messenger: %w", chat, err)
@@ -269,7 +276,7 @@ func (s *Service) remember(ctx context.Context, k cacheKey, kn known) error {
 		return fmt.Errorf("avatar: encoding picture record: %w", err)
 	}
 	if err := s.kv.Put(ctx, k.id, knownKey(k.chat), b); err != nil {
-		return fmt.Errorf("avatar: remembering picture of %s: %w", k.chat, err)
+		return fmt.Errorf("%w: avatar: remembering picture of %s: %w", portrait.ErrStorage, k.chat, err)
 	}
 	return nil
 }
@@ -298,10 +305,10 @@ func (s *Service) Store(ctx context.Context, res picture.Result) (string, error)
 	mac.Write(res.Full)
 	key := hex.EncodeToString(mac.Sum(nil)[:20])
 	if err := s.blobs.Put(ctx, key+PreviewSuffix, res.Preview); err != nil {
-		return "", fmt.Errorf("avatar: storing preview: %w", err)
+		return "", fmt.Errorf("%w: avatar: storing preview: %w", portrait.ErrStorage, err)
 	}
 	if err := s.blobs.Put(ctx, key, res.Full); err != nil {
-		return "", fmt.Errorf("avatar: storing picture: %w", err)
+		return "", fmt.Errorf("%w: avatar: storing picture: %w", portrait.ErrStorage, err)
 	}
 	return key, nil
 }

@@ -39,6 +39,11 @@ type Config struct {
 	MaxDecoders    int
 	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
 
+	BodyTimeout       time.Duration
+	UploadTimeout     time.Duration
+	MaxConnsPerClient int64
+	AuthFailures      int64
+
 	WebhookTimeout     time.Duration
 	WebhookRetention   time.Duration
 	WebhookBackoffMin  time.Duration
@@ -110,6 +115,10 @@ func Settings() []Setting {
 			c.MaxDecoders = n
 			return nil
 		}},
+		{"body-timeout", "PORTRAIT_BODY_TIMEOUT", "10s", "how long a client may take to send a request body (JSON, forms); a slower one fails with 400 and its connection is closed", dur(func(c *Config) *time.Duration { return &c.BodyTimeout })},
+		{"upload-timeout", "PORTRAIT_UPLOAD_TIMEOUT", "2m", "how long a client may take to send a multipart upload (setProfilePicture, setGroupPicture)", dur(func(c *Config) *time.Duration { return &c.UploadTimeout })},
+		{"max-conns-per-client", "PORTRAIT_MAX_CONNS_PER_CLIENT", "256", "open connections one client address may hold (IPv6: per /64); further ones are closed at once; 0 switches the limit off", i64(func(c *Config) *int64 { return &c.MaxConnsPerClient })},
+		{"auth-failures", "PORTRAIT_AUTH_FAILURES", "30", "failed authentications (unknown idInstance, wrong apiTokenInstance, wrong admin token) one client address may make per minute; past it those get 429 with Retry-After while valid requests are still served; 0 switches the limit off (behind a reverse proxy all clients share its address: raise it, or limit in the proxy)", i64(func(c *Config) *int64 { return &c.AuthFailures })},
 		{"rate-limits", "PORTRAIT_RATE_LIMITS", "GREEN-API's", "per-instance, per-method limits in requests/s, as method=rps pairs separated by commas (e.g. getAvatar=10,setProfilePicture=0.1); listed methods override the defaults, 0 removes a limit, 'off' removes all", func(c *Config, v string) error {
 			m, err := ParseRateLimits(v)
 			c.RateLimits = m

@@ -20,13 +20,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait/adminauth"
@@ -40,6 +40,9 @@ type Options struct {
 	// Secure sets the session cookie's Secure flag; set it when the public
 	// URL is https.
 	Secure bool
+	// Failures limits wrong tokens per client address (shared with the
+	// admin API); nil limits nothing.
+	Failures *adminauth.Limiter
 }
 
 // The security headers of every console response. The page has no inline
@@ -92,38 +95,6 @@ type handler struct {
 	index   asset
 	assets  map[string]asset // by file name
 	csrf    *http.CrossOriginProtection
-
-	failMu   sync.Mutex
-	failures []time.Time // failed sign-ins within the last failWindow
-}
-
-// Failed sign-ins are limited: at most maxFailures within failWindow,
-// across all clients (the admin token is one secret for the whole server),
-// after which sign-ins are refused until the window has moved on.
-const (
-	maxFailures = 10
-	failWindow  = time.Minute
-)
-
-// tooManyFailures reports whether sign-ins are locked for now and, if not
-// and failed is true, records a failure.
-func (h *handler) tooManyFailures(now time.Time, failed bool) bool {
-	h.failMu.Lock()
-	defer h.failMu.Unlock()
-	keep := h.failures[:0]
-	for _, t := range h.failures {
-		if now.Sub(t) < failWindow {
-			keep = append(keep, t)
-		}
-	}
-	h.failures = keep
-	if len(h.failures) >= maxFailures {
-		return true
-	}
-	if failed {
-		h.failures = append(h.failures, now)
-	}
-	return false
 }
 
 // New returns the console's handler. It expects every request whose path is
@@ -263,19 +234,29 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.signin(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
-	if h.tooManyFailures(time.Now(), false) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(failWindow/time.Second)))
-		h.signin(w, r, http.StatusTooManyRequests, "Too many wrong tokens in the last minute. Please wait a minute and try again.")
+	if blocked, wait := h.opts.Failures.Blocked(r, time.Now()); blocked {
+		h.tooMany(w, r, wait)
 		return
 	}
 	if !adminauth.TokenMatches(h.opts.AdminToken, r.PostForm.Get("token")) {
-		h.tooManyFailures(time.Now(), true)
+		if ok, wait := h.opts.Failures.Fail(r, time.Now()); !ok {
+			h.tooMany(w, r, wait)
+			return
+		}
 		h.signin(w, r, http.StatusUnauthorized, "That is not the admin token.")
 		return
 	}
 	http.SetCookie(w, h.cookie(h.session, 0))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+// tooMany answers a sign-in from an address that has used up its wrong
+// tokens.
+func (h *handler) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	h.signin(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens from this address. Please wait %d seconds and try again.", secs))
 }
 
 // logout clears the session cookie.

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -123,9 +126,9 @@ func (s *Server) setSettings(q *request) *apiError {
 		var err *apiError
 		switch name {
 		case "webhookUrl":
-			st.WebhookURL, err = webhookURL(raw)
+			st.WebhookURL, err = s.webhookURL(q.ctx(), raw)
 		case "webhookUrlToken":
-			st.WebhookURLToken, err = jsonString(raw, name)
+			st.WebhookURLToken, err = boundedString(raw, name, maxSettingLen)
 		case "stateWebhook":
 			st.StateWebhook, err = jsonSwitch(raw, name)
 		case "avatarInfoWebhook":
@@ -137,15 +140,11 @@ func (s *Server) setSettings(q *request) *apiError {
 			if !ok {
 				continue // read-only (wid, typeInstance) and unknown settings are ignored
 			}
-			if (def[0] == '"') != (len(raw) > 0 && raw[0] == '"') {
-				return validation("'%s' must be %s", name, map[bool]string{true: "a string", false: "a number"}[def[0] == '"'])
+			v, err := passiveValue(name, def, raw)
+			if err != nil {
+				return err
 			}
-			if def == `"no"` {
-				if _, err := jsonSwitch(raw, name); err != nil {
-					return err
-				}
-			}
-			extra[name] = string(raw)
+			extra[name] = v
 		}
 		if err != nil {
 			return err
@@ -163,6 +162,53 @@ func (s *Server) setSettings(q *request) *apiError {
 	}
 	writeJSON(q.w, http.StatusOK, saveSettingsReply{SaveSettings: true})
 	return nil
+}
+
+// maxSettingLen bounds the string settings.
+const maxSettingLen = 2048
+
+// The range of delaySendMessagesMilliseconds, as GREEN-API documents it.
+const minSendDelay, maxSendDelay = 500, 86_400_000
+
+// passiveValue validates a setting portrait stores without acting on it
+// and returns its JSON as stored: "yes"/"no" switches, bounded strings,
+// and whole numbers in their documented range.
+func passiveValue(name, def string, raw json.RawMessage) (string, *apiError) {
+	switch {
+	case def == `"no"`:
+		on, err := jsonSwitch(raw, name)
+		if err != nil {
+			return "", err
+		}
+		return yesNo(on), nil
+	case def[0] == '"':
+		v, err := boundedString(raw, name, maxSettingLen)
+		if err != nil {
+			return "", err
+		}
+		b, _ := json.Marshal(v)
+		return string(b), nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if len(raw) == 0 || raw[0] == '"' || dec.Decode(&n) != nil {
+		return "", validation("'%s' must be a whole number of milliseconds from %d to %d", name, minSendDelay, maxSendDelay)
+	}
+	v, err := n.Int64()
+	if err != nil || v < minSendDelay || v > maxSendDelay {
+		return "", validation("'%s' must be a whole number of milliseconds from %d to %d", name, minSendDelay, maxSendDelay)
+	}
+	return strconv.FormatInt(v, 10), nil
+}
+
+// boundedString reads a JSON string of at most max bytes.
+func boundedString(raw json.RawMessage, name string, max int) (string, *apiError) {
+	v, e := jsonString(raw, name)
+	if e == nil && len(v) > max {
+		return "", validation("'%s' must be at most %d characters", name, max)
+	}
+	return v, e
 }
 
 func jsonString(raw json.RawMessage, name string) (string, *apiError) {
@@ -185,8 +231,9 @@ func jsonSwitch(raw json.RawMessage, name string) (bool, *apiError) {
 }
 
 // webhookURL validates a webhookUrl: empty (polling) or an absolute http(s)
-// URL.
-func webhookURL(raw json.RawMessage) (string, *apiError) {
+// URL that the webhook sender may reach (see outbound: a loopback or
+// private address is refused unless PORTRAIT_WEBHOOK_ALLOW allows it).
+func (s *Server) webhookURL(ctx context.Context, raw json.RawMessage) (string, *apiError) {
 	v, e := jsonString(raw, "webhookUrl")
 	if e != nil {
 		return "", e
@@ -199,7 +246,36 @@ func webhookURL(raw json.RawMessage) (string, *apiError) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(v) > 2048 {
 		return "", validation("'webhookUrl' must be empty or an absolute http:// or https:// URL of at most 2048 characters")
 	}
+	if e := s.reachable(ctx, u.Hostname()); e != nil {
+		return "", e
+	}
 	return v, nil
+}
+
+// resolveWait bounds the name look-up of a webhook host at save time.
+const resolveWait = 2 * time.Second
+
+// reachable refuses a webhook host that the sender would never reach: a
+// literal address, or a name whose every address, is one the outbound
+// guard forbids. A name that cannot be resolved now is accepted (the
+// sender retries and logs).
+func (s *Server) reachable(ctx context.Context, host string) *apiError {
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, resolveWait)
+		defer cancel()
+		if addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host); err != nil || len(addrs) == 0 {
+			return nil
+		}
+	}
+	for _, ip := range addrs {
+		if s.webhookGuard.Check(ip) == nil {
+			return nil
+		}
+	}
+	return validation("'webhookUrl' points to %s (%s), which is loopback, private or otherwise not public: portrait does not send webhooks there. Use a public address, or allow the range with the setting PORTRAIT_WEBHOOK_ALLOW (--webhook-allow)", host, addrs[0])
 }
 
 // getStateInstance: {"stateInstance": …}.
@@ -233,7 +309,7 @@ func qrOf(ctx context.Context, h portrait.Handle) (qrReply, *apiError) {
 	case portrait.QRAlreadyLogged:
 		reply.Message = msgAlreadyLogged
 	case portrait.QRError:
-		reply.Message = reason(code.Err)
+		reply.Message = qrReason(code.Err)
 	case portrait.QRCode:
 		png, err := qrcode.Encode(code.Code, qrcode.Medium, 256)
 		if err != nil {

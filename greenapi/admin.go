@@ -48,7 +48,7 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := cop.Check(r); err != nil {
-			writeError(w, r.URL.Path, newError(http.StatusForbidden, "Forbidden: cross-origin request refused"), s.cfg.Now())
+			s.fail(w, r, newError(http.StatusForbidden, "Forbidden: cross-origin request refused"))
 			return
 		}
 		if s.cfg.AdminToken == "" {
@@ -56,8 +56,12 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 			return
 		}
 		if !adminauth.Authorized(r, s.cfg.AdminToken) {
+			if ok, wait := s.AuthFailures.Fail(r, s.cfg.Now()); !ok {
+				s.fail(w, r, tooManyFailures(wait))
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portrait admin"`)
-			writeError(w, r.URL.Path, &apiError{status: http.StatusUnauthorized}, s.cfg.Now())
+			s.fail(w, r, &apiError{status: http.StatusUnauthorized})
 			return
 		}
 		h(w, r)
@@ -101,7 +105,7 @@ func (s *Server) adminListInstances(w http.ResponseWriter, r *http.Request) {
 	all, err := s.Instances.List(r.Context())
 	if err != nil {
 		s.Log.Error("listing instances", "err", err)
-		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: the instances could not be listed"), s.cfg.Now())
+		s.fail(w, r, newError(http.StatusInternalServerError, "Internal Server Error: the instances could not be listed"))
 		return
 	}
 	out := []instanceInfo{}
@@ -118,12 +122,12 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	body, e := readJSONBody(w, r)
 	if e != nil {
-		writeError(w, r.URL.Path, e, s.cfg.Now())
+		s.fail(w, r, e)
 		return
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
-			writeError(w, r.URL.Path, validation(`the body must be {"typeInstance": "whatsapp"|"v3", "engine": "<engine name>"}; both are optional`), s.cfg.Now())
+			s.fail(w, r, validation(`the body must be {"typeInstance": "whatsapp"|"v3", "engine": "<engine name>"}; both are optional`))
 			return
 		}
 	}
@@ -132,12 +136,12 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := instance.ParseType(in.TypeInstance)
 	if err != nil {
-		writeError(w, r.URL.Path, validation("%v", err), s.cfg.Now())
+		s.fail(w, r, validation("%v", err))
 		return
 	}
 	h, token, err := s.Instances.Create(r.Context(), t, in.Engine)
 	if err != nil {
-		writeError(w, r.URL.Path, validation("%v", err), s.cfg.Now())
+		s.fail(w, r, validation("%v", err))
 		return
 	}
 	info := s.info(h)
@@ -149,12 +153,12 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 func (s *Server) adminInstanceOf(w http.ResponseWriter, r *http.Request) (portrait.Handle, bool) {
 	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, r.URL.Path, validation("the instance id must be a number"), s.cfg.Now())
+		s.fail(w, r, validation("the instance id must be a number"))
 		return nil, false
 	}
 	h, err := s.Instances.Get(r.Context(), portrait.InstanceID(n))
 	if err != nil {
-		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: no instance %d", n), s.cfg.Now())
+		s.fail(w, r, newError(http.StatusNotFound, "Not Found: no instance %d", n))
 		return nil, false
 	}
 	return h, true
@@ -166,7 +170,7 @@ func (s *Server) adminDeleteInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Instances.Delete(r.Context(), h.ID()); err != nil {
-		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: %v", err), s.cfg.Now())
+		s.fail(w, r, internal(err, "the instance could not be deleted"))
 		return
 	}
 	s.limits.forget(h.ID())
@@ -181,7 +185,7 @@ func (s *Server) adminRotateToken(w http.ResponseWriter, r *http.Request) {
 	id := h.ID()
 	token, err := s.Instances.RotateToken(r.Context(), id)
 	if err != nil {
-		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: %v", err), s.cfg.Now())
+		s.fail(w, r, internal(err, "the token could not be replaced"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"idInstance": int64(id), "apiTokenInstance": token})
@@ -194,7 +198,7 @@ func (s *Server) sandboxFor(w http.ResponseWriter, r *http.Request) (portrait.In
 		return 0, false
 	}
 	if s.Sandbox == nil || h.Engine() != s.Sandbox.Engine() {
-		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: instance %d does not run on the sandbox engine", h.ID()), s.cfg.Now())
+		s.fail(w, r, newError(http.StatusNotFound, "Not Found: instance %d does not run on the sandbox engine", h.ID()))
 		return 0, false
 	}
 	return h.ID(), true
@@ -207,7 +211,7 @@ func (s *Server) adminSandboxWorld(w http.ResponseWriter, r *http.Request) {
 	}
 	world, err := s.Sandbox.World(r.Context(), id)
 	if err != nil {
-		writeError(w, r.URL.Path, newError(http.StatusInternalServerError, "Internal Server Error: %v", err), s.cfg.Now())
+		s.fail(w, r, internal(err, "the sandbox world could not be read"))
 		return
 	}
 	writeJSON(w, http.StatusOK, world)
@@ -227,7 +231,7 @@ func (s *Server) adminSandboxUpdate(w http.ResponseWriter, r *http.Request) {
 	if ct == "multipart/form-data" {
 		up, e := readUpload(w, r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting, "removePicture", "hidden", "hasAccount", "fault", "author")
 		if e != nil {
-			writeError(w, r.URL.Path, e, s.cfg.Now())
+			s.fail(w, r, e)
 			return
 		}
 		u.Picture = up.file
@@ -247,7 +251,7 @@ func (s *Server) adminSandboxUpdate(w http.ResponseWriter, r *http.Request) {
 	} else {
 		body, e := readBody(w, r, s.cfg.MaxUploadBytes*2)
 		if e != nil {
-			writeError(w, r.URL.Path, e, s.cfg.Now())
+			s.fail(w, r, e)
 			return
 		}
 		var in struct {
@@ -255,7 +259,7 @@ func (s *Server) adminSandboxUpdate(w http.ResponseWriter, r *http.Request) {
 			Picture string `json:"picture"`
 		}
 		if err := json.Unmarshal(body, &in); err != nil {
-			writeError(w, r.URL.Path, validation(`the body must be JSON such as {"picture": "<base64>"} or {"hidden": true}: %v`, err), s.cfg.Now())
+			s.fail(w, r, validation(`the body must be JSON such as {"picture": "<base64>"} or {"hidden": true}: %v`, err))
 			return
 		}
 		u = in.SandboxUpdate
@@ -266,7 +270,7 @@ func (s *Server) adminSandboxUpdate(w http.ResponseWriter, r *http.Request) {
 			}
 			b, err := base64.StdEncoding.DecodeString(pic)
 			if err != nil {
-				writeError(w, r.URL.Path, validation("'picture' must be base64 (or a data: URL): %v", err), s.cfg.Now())
+				s.fail(w, r, validation("'picture' must be base64 (or a data: URL): %v", err))
 				return
 			}
 			u.Picture = b
@@ -277,7 +281,7 @@ func (s *Server) adminSandboxUpdate(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, portrait.ErrNotFound) {
 			status = http.StatusNotFound
 		}
-		writeError(w, r.URL.Path, newError(status, "%v", err), s.cfg.Now())
+		s.fail(w, r, newError(status, "%v", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"updated": true})
@@ -289,7 +293,7 @@ func (s *Server) adminSandboxScan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Sandbox.Scan(r.Context(), id); err != nil {
-		writeError(w, r.URL.Path, newError(http.StatusBadRequest, "%v", err), s.cfg.Now())
+		s.fail(w, r, newError(http.StatusBadRequest, "%v", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"scanned": true})
@@ -348,7 +352,7 @@ func (s *Server) adminQR(w http.ResponseWriter, r *http.Request) {
 	}
 	reply, e := qrOf(r.Context(), h)
 	if e != nil {
-		writeError(w, r.URL.Path, e, s.cfg.Now())
+		s.fail(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, reply)
@@ -372,7 +376,7 @@ func (s *Server) adminProfilePicture(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if e != nil {
-		writeError(w, r.URL.Path, e, s.cfg.Now())
+		s.fail(w, r, e)
 		return
 	}
 	before := s.own(r.Context(), h)
@@ -383,7 +387,7 @@ func (s *Server) adminProfilePicture(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, portrait.ErrUpstreamRateLimit) {
 			e.message = msgRateOverlimit + ": the messenger allows one picture change per 10 s; try again in a few seconds"
 		}
-		writeError(w, r.URL.Path, e, s.cfg.Now())
+		s.fail(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {

@@ -155,7 +155,7 @@ func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, portrait.ErrNotFound) {
 			s.Log.Warn("opening avatar blob", "err", err)
 		}
-		writeError(w, r.URL.Path, newError(http.StatusNotFound, "Not Found: no picture is stored at this address"), s.cfg.Now())
+		s.fail(w, r, newError(http.StatusNotFound, "Not Found: no picture is stored at this address"))
 		return
 	}
 	defer blob.Close()

@@ -28,11 +28,20 @@ type authBody struct {
 	Description string `json:"description"`
 }
 
-// apiError is an error that carries its HTTP reply.
+// apiError is an error that carries its HTTP reply. detail is the cause
+// of an internal failure: it goes to the log with the request id, never
+// into the reply.
 type apiError struct {
 	status     int
 	message    string
 	retryAfter time.Duration
+	detail     error
+}
+
+// internal is a 500 whose reply says what could not be done and whose log
+// line says why.
+func internal(detail error, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusInternalServerError, message: "Internal Server Error: " + fmt.Sprintf(format, args...), detail: detail}
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -57,16 +66,14 @@ const (
 	msgBadRequestData  = "bad request data"
 	msgLookupTimeout   = "get avatar timeout limit exceeded"
 	msgRateOverlimit   = "rate-overlimit"
+	msgLookupFailed    = "the picture could not be looked up; the server log has the details"
 )
 
 // Reason words err as GREEN-API does in the reason field of an avatarInfo
-// (or avatarChanged) notification, and in a qr reply of type error: the
-// notification hub takes it as notify.Options.Reason.
+// (or avatarChanged) notification: the notification hub takes it as
+// notify.Options.Reason. Errors it has no words for get a general reason
+// (the hub logs them), never their own text, which may name internals.
 func Reason(err error) string {
-	return reason(err)
-}
-
-func reason(err error) string {
 	var ce *portrait.ChatIDError
 	switch {
 	case err == nil:
@@ -81,6 +88,22 @@ func reason(err error) string {
 		return msgLookupTimeout
 	case errors.Is(err, portrait.ErrUpstreamRateLimit):
 		return msgRateOverlimit
+	case errors.Is(err, portrait.ErrUpstreamPicture):
+		return portrait.ErrUpstreamPicture.Error()
+	case errors.Is(err, portrait.ErrStorage):
+		return "portrait could not store the picture; the lookup will work again once the server's storage does"
+	}
+	return msgLookupFailed
+}
+
+// qrReason words the error of a qr reply of type error: an engine's own
+// errors there are written for people (e.g. "the QR code expired").
+func qrReason(err error) string {
+	if errors.Is(err, portrait.ErrStarting) {
+		return msgStarting
+	}
+	if err == nil {
+		return ""
 	}
 	return err.Error()
 }
@@ -100,6 +123,11 @@ func engineError(err error, action string) *apiError {
 		return validation("%v; send a smaller picture (the limit is set by PORTRAIT_MAX_PIXELS)", err)
 	case errors.Is(err, portrait.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
+	case errors.Is(err, portrait.ErrUpstreamPicture):
+		return &apiError{status: http.StatusBadGateway, detail: err,
+			message: fmt.Sprintf("Bad Gateway: could not %s: %v", action, err)}
+	case errors.Is(err, portrait.ErrStorage):
+		return internal(err, "portrait could not store what it needed to %s; try again later", action)
 	case errors.Is(err, portrait.ErrNotAuthorized):
 		return newError(http.StatusBadRequest, msgNotAuthorized)
 	case errors.Is(err, portrait.ErrStarting):
@@ -110,13 +138,20 @@ func engineError(err error, action string) *apiError {
 		return &apiError{status: http.StatusTooManyRequests, retryAfter: 10 * time.Second,
 			message: fmt.Sprintf(msgRateOverlimit+": the messenger refused to %s because this account made too many requests; retry after 10 s", action)}
 	}
-	return newError(http.StatusBadGateway, "Bad Gateway: could not %s: %v", action, err)
+	return &apiError{status: http.StatusBadGateway, detail: err,
+		message: "Bad Gateway: could not " + action + ": the messenger's answer could not be used; the server log has the details"}
 }
 
 // writeError writes e in GREEN-API's error shape. path must already be
 // redacted.
+// A 5xx reply names the request id (X-Request-Id, set on w before), under
+// which the log has the details.
 func writeError(w http.ResponseWriter, path string, e *apiError, now time.Time) {
 	h := w.Header()
+	msg := e.message
+	if id := h.Get(requestIDHeader); id != "" && e.status >= 500 {
+		msg += " (request id " + id + ")"
+	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
 	}
@@ -132,7 +167,7 @@ func writeError(w http.ResponseWriter, path string, e *apiError, now time.Time) 
 		StatusCode: e.status,
 		Timestamp:  now.UTC().Format(time.RFC3339),
 		Path:       path,
-		Message:    e.message,
+		Message:    msg,
 	})
 }
 

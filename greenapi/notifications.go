@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait"
@@ -27,6 +28,10 @@ type Notifier interface {
 func (s *Server) getAvatarAsync(q *request) *apiError {
 	chat, e := readChat(q)
 	if e != nil {
+		if e.status == http.StatusBadRequest {
+			// The method's documented error id.
+			e.message = strings.Replace(e.message, "Details: ", "Details: "+msgBadRequestData+": ", 1)
+		}
 		return e
 	}
 	if err := s.Notify.LookupAsync(q.ctx(), q.h, chat); err != nil {

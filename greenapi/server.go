@@ -6,17 +6,25 @@ package greenapi
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/metrics"
+	"github.com/portrait-dev/portrait/outbound"
 )
 
 // Config is the HTTP layer's part of the configuration.
@@ -35,6 +43,15 @@ type Config struct {
 	RateLimits map[string]float64
 	// APIURL is the public base URL, printed by the admin API.
 	APIURL string
+	// WebhookAllow lists the address ranges webhooks may reach although
+	// they are not public (the notification sender's own setting);
+	// setSettings refuses a webhookUrl outside them.
+	WebhookAllow []netip.Prefix
+	// BodyTimeout bounds the time a client may take to send a request
+	// body, UploadTimeout that of a multipart upload; past it the read
+	// fails (the reply is 400 or 413) and the connection is closed. Zero
+	// means no bound.
+	BodyTimeout, UploadTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -51,15 +68,21 @@ type Deps struct {
 	// Ready reports whether the server can serve; /readyz answers 503
 	// with its error otherwise.
 	Ready func(ctx context.Context) error
+	// AuthFailures limits failed authentications per client address, for
+	// the GREEN-API methods and the admin API alike; nil limits nothing.
+	AuthFailures *adminauth.Limiter
 }
 
 // Server is the HTTP handler of portrait.
 type Server struct {
 	Deps
-	cfg     Config
-	limits  limiter
-	methods map[string]*Method // by lower-case name
-	mux     *http.ServeMux
+	cfg    Config
+	limits limiter
+	// webhookGuard judges webhook addresses at save time, as the sender
+	// does at delivery.
+	webhookGuard *outbound.Guard
+	methods      map[string]*Method // by lower-case name
+	mux          *http.ServeMux
 }
 
 // New returns the Server for deps and cfg.
@@ -70,7 +93,7 @@ func New(deps Deps, cfg Config) *Server {
 	if cfg.UploadSetting == "" {
 		cfg.UploadSetting = "PORTRAIT_MAX_UPLOAD_BYTES"
 	}
-	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}}
+	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}, webhookGuard: outbound.NewGuard(cfg.WebhookAllow, "PORTRAIT_WEBHOOK_ALLOW")}
 	s.methods = map[string]*Method{}
 	for _, m := range Methods {
 		s.methods[strings.ToLower(m.Name)] = m
@@ -84,6 +107,8 @@ func New(deps Deps, cfg Config) *Server {
 // ServeMux patterns, and ServeMux would redirect "//waInstance…") and
 // everything else through the route table.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(requestIDHeader, requestID(r))
+	s.bodyDeadline(w, r)
 	if c, ok := parseCall(r.URL.Path); ok {
 		s.serveCall(w, r, c)
 		return
@@ -96,7 +121,110 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = r.Pattern
 	}
 	s.Metrics.Request(route, sw.status())
-	s.logRequest(r, r.URL.Path, sw.status(), start)
+	s.logRequest(w, r, RedactPath(r.URL.Path), sw.status(), start)
+}
+
+// requestIDHeader carries the request id: the client's own when it sent a
+// usable one, else a new one. Replies carry it, 5xx error messages name it,
+// and the log lines about the request have it.
+const requestIDHeader = "X-Request-Id"
+
+// requestID returns the id of r.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 64 && isIDChars(id) {
+		return id
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+func isIDChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// tooManyFailures is the reply to a client address that has used up its
+// failed authentications.
+func tooManyFailures(wait time.Duration) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, retryAfter: wait,
+		message: fmt.Sprintf("%s: too many failed authentications from this address; retry after %s", msgTooManyRequests, roundUp(wait))}
+}
+
+// bodyDeadline bounds the time to read r's body: UploadTimeout for a
+// multipart body, BodyTimeout for any other. The deadline is lifted once the
+// body has been read, so that it cannot cut a long poll short.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
+	d := s.cfg.BodyTimeout
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+		d = s.cfg.UploadTimeout
+	}
+	if d <= 0 {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+}
+
+// deadlineBody lifts the read deadline when the body has been read to its
+// end. A body that failed (too slow, cut off) keeps it: its connection is
+// closed after the reply.
+type deadlineBody struct {
+	io.ReadCloser
+	lift func()
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.lift()
+	}
+	return n, err
+}
+
+// bodyUnread reports whether r has a body that has not been read to its
+// end.
+func bodyUnread(r *http.Request) bool {
+	if b, ok := r.Body.(*deadlineBody); ok {
+		return !b.done
+	}
+	return false
+}
+
+// fail writes e as the reply to r, logging the cause of a server-side
+// failure with the request id.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, e *apiError) {
+	s.failPath(w, r, RedactPath(r.URL.Path), e)
+}
+
+// failPath is fail with the (redacted) path to report.
+func (s *Server) failPath(w http.ResponseWriter, r *http.Request, path string, e *apiError) {
+	if bodyUnread(r) {
+		// Refused before its body was read: close the connection rather
+		// than read a body nobody wants (or wait for a slow one).
+		w.Header().Set("Connection", "close")
+	}
+	if e.status >= 500 {
+		attrs := []any{"path", path, "status", e.status, "requestId", w.Header().Get(requestIDHeader), "reply", e.message}
+		if e.detail != nil {
+			attrs = append(attrs, "err", e.detail)
+		}
+		s.Log.Warn("request failed", attrs...)
+	}
+	writeError(w, path, e, s.cfg.Now())
 }
 
 // request is one authenticated GREEN-API call.
@@ -120,13 +248,10 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c call) {
 		label = m.Name
 	}
 	if e := s.dispatch(q, m); e != nil {
-		if e.status >= 500 {
-			s.Log.Warn("request failed", "path", q.path, "status", e.status, "err", e.message)
-		}
-		writeError(sw, q.path, e, s.cfg.Now())
+		s.failPath(sw, r, q.path, e)
 	}
 	s.Metrics.Request(label, sw.status())
-	s.logRequest(r, q.path, sw.status(), start)
+	s.logRequest(w, r, q.path, sw.status(), start)
 }
 
 func (s *Server) dispatch(q *request, m *Method) *apiError {
@@ -140,10 +265,14 @@ func (s *Server) dispatch(q *request, m *Method) *apiError {
 	h, err := s.Instances.Authenticate(q.ctx(), c.id, c.token)
 	switch {
 	case err == nil:
-	case errors.Is(err, portrait.ErrUnknownInstance):
+	case errors.Is(err, portrait.ErrUnknownInstance), errors.Is(err, portrait.ErrBadToken):
+		if ok, wait := s.AuthFailures.Fail(q.r, s.cfg.Now()); !ok {
+			return tooManyFailures(wait)
+		}
+		if errors.Is(err, portrait.ErrBadToken) {
+			return &apiError{status: http.StatusUnauthorized, message: "Unauthorized"}
+		}
 		return &apiError{status: http.StatusForbidden, message: "Forbidden"}
-	case errors.Is(err, portrait.ErrBadToken):
-		return &apiError{status: http.StatusUnauthorized, message: "Unauthorized"}
 	default:
 		s.Log.Error("authenticating a request", "idInstance", int64(c.id), "err", err)
 		return newError(http.StatusServiceUnavailable, "Service Unavailable: the instance could not be looked up; try again")
@@ -197,12 +326,12 @@ func roundUp(d time.Duration) string {
 	return (secs * time.Second).String()
 }
 
-func (s *Server) logRequest(r *http.Request, path string, status int, start time.Time) {
+func (s *Server) logRequest(w http.ResponseWriter, r *http.Request, path string, status int, start time.Time) {
 	if !s.Log.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
 	s.Log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-		slog.String("method", r.Method), slog.String("path", path),
+		slog.String("method", r.Method), slog.String("path", path), slog.String("requestId", w.Header().Get(requestIDHeader)),
 		slog.Int("status", status), slog.Duration("took", time.Since(start)))
 }
 

@@ -72,7 +72,11 @@ func (c call) redacted() string {
 	b.WriteString("/waInstance")
 	b.WriteString(c.idRaw)
 	b.WriteByte('/')
-	b.WriteString(c.method)
+	if looksLikeToken(c.method) {
+		b.WriteString(TokenPlaceholder) // a token where the method belongs
+	} else {
+		b.WriteString(c.method)
+	}
 	if c.token != "" || c.extra != "" {
 		b.WriteByte('/')
 		b.WriteString(TokenPlaceholder)
@@ -90,24 +94,52 @@ func (c call) redacted() string {
 	return b.String()
 }
 
-// RedactPath returns path with any apiTokenInstance replaced by
-// TokenPlaceholder. Paths that are not GREEN-API calls carry no token and are
-// returned unchanged.
+// RedactPath returns path as it may be logged or echoed: any
+// apiTokenInstance, and any other segment that looks like a secret token,
+// is replaced by TokenPlaceholder, whatever the route.
 func RedactPath(path string) string {
 	if c, ok := parseCall(path); ok {
 		return c.redacted()
 	}
-	i := strings.Index(path, "waInstance")
-	if i < 0 {
+	if i := strings.Index(path, "waInstance"); i >= 0 {
+		// Not a well-formed call: keep the instance and method segments
+		// and hide everything after them, whatever it is.
+		segs := strings.Split(path[i:], "/")
+		if len(segs) > 2 {
+			path = path[:i] + segs[0] + "/" + segs[1] + "/" + TokenPlaceholder
+		}
+	}
+	if !strings.Contains(path, "/") {
 		return path
 	}
-	// Not a well-formed call: keep the instance and method segments and
-	// hide everything after them, whatever it is.
-	segs := strings.Split(path[i:], "/")
-	if len(segs) <= 2 {
+	segs := strings.Split(path, "/")
+	changed := false
+	for i, seg := range segs {
+		if looksLikeToken(seg) {
+			segs[i], changed = TokenPlaceholder, true
+		}
+	}
+	if !changed {
 		return path
 	}
-	return path[:i] + segs[0] + "/" + segs[1] + "/" + TokenPlaceholder
+	return strings.Join(segs, "/")
+}
+
+// looksLikeToken reports whether a path segment may be a secret: 20 or more
+// characters of the alphabets tokens are written in (GREEN-API's tokens
+// are 50 hex digits). Method names, instance ids, chat ids and avatar file
+// names do not look like that.
+func looksLikeToken(seg string) bool {
+	if len(seg) < 20 || strings.HasPrefix(seg, "waInstance") {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool {

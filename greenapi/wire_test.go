@@ -68,6 +68,13 @@ func TestRedactPath(t *testing.T) {
 		"/waInstance1101000001/getAvatar/" + tok + "/a/b/c":       "/waInstance1101000001/getAvatar/{apiTokenInstance}",
 		"/x/waInstance1/m/" + tok + "/a/b":                        "/x/waInstance1/m/{apiTokenInstance}",
 		"/healthz":                                                "/healthz",
+		// A token anywhere else, whatever the route, is hidden too.
+		"/waInstance1101000001/" + tok:                                      "/waInstance1101000001/{apiTokenInstance}",
+		"/api/waInstance1101000001/getSettings/" + tok:                      "/api/waInstance1101000001/getSettings/{apiTokenInstance}",
+		"/console/" + tok:                                                   "/console/{apiTokenInstance}",
+		"/admin/instances/" + tok + "/qr":                                   "/admin/instances/{apiTokenInstance}/qr",
+		"/avatars/0123456789abcdef0123456789abcdef01234567.jpg":             "/avatars/0123456789abcdef0123456789abcdef01234567.jpg",
+		"/admin/instances/1101000001/sandbox/chats/120363043968066561@g.us": "/admin/instances/1101000001/sandbox/chats/120363043968066561@g.us",
 	}
 	for in, want := range tests {
 		got := RedactPath(in)
@@ -184,12 +191,14 @@ func TestEngineError(t *testing.T) {
 		{portrait.ErrUpstreamTimeout, 504, "did not answer in time"},
 		{context.DeadlineExceeded, 504, "did not answer in time"},
 		{fmt.Errorf("wrapped: %w", portrait.ErrUpstreamRateLimit), 429, "rate-overlimit"},
-		{errors.New("boom"), 502, "Bad Gateway"},
+		{errors.New("boom at /secret/path"), 502, "could not do it: the messenger's answer could not be used"},
+		{fmt.Errorf("%w: blobdir: put x: write /data/pictures/x: no space left on device", portrait.ErrStorage), 500, "Internal Server Error: portrait could not store"},
+		{fmt.Errorf("%w: 9000x9000 is more than 60 MP", portrait.ErrUpstreamPicture), 502, "could not do it: the messenger's picture could not be processed: 9000x9000"},
 		{fmt.Errorf("%w: engine \"x\" is not available", portrait.ErrUnavailable), 503, "Service Unavailable: the instance cannot be served: engine"},
 	}
 	for _, tt := range tests {
 		e := engineError(tt.err, "do it")
-		if e.status != tt.status || !strings.Contains(e.message, tt.msg) {
+		if e.status != tt.status || !strings.Contains(e.message, tt.msg) || strings.Contains(e.message, "/secret") || strings.Contains(e.message, "no space") {
 			t.Errorf("engineError(%v) = %d %q; want %d with %q", tt.err, e.status, e.message, tt.status, tt.msg)
 		}
 	}
@@ -213,7 +222,8 @@ func TestReason(t *testing.T) {
 		{portrait.ErrUpstreamTimeout, "get avatar timeout limit exceeded"},
 		{context.DeadlineExceeded, "get avatar timeout limit exceeded"},
 		{fmt.Errorf("x: %w", portrait.ErrUpstreamRateLimit), "rate-overlimit"},
-		{errors.New("the QR code expired; ask for a new one"), "the QR code expired; ask for a new one"},
+		{fmt.Errorf("x: %w", portrait.ErrUpstreamPicture), "the messenger's picture could not be processed"},
+		{errors.New("sqlite: disk I/O error at /data/portrait.db"), "the picture could not be looked up; the server log has the details"},
 	}
 	for _, tt := range tests {
 		if got := Reason(tt.err); got != tt.want {

@@ -178,6 +178,18 @@ func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
 	return nil
 }
 
+// expected reports whether err is an outcome of a lookup that its reason
+// says all about, and so needs no log line.
+func expected(err error) bool {
+	for _, e := range []error{portrait.ErrUpstreamTimeout, portrait.ErrUpstreamRateLimit, portrait.ErrStarting,
+		portrait.ErrNotAuthorized, context.DeadlineExceeded, context.Canceled} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // lookup runs one avatar lookup for a notification; failures become a
 // reason instead of an error.
 func (h *Hub) lookup(ctx context.Context, l portrait.Handle, chat string) AvatarInfo {
@@ -193,6 +205,9 @@ func (h *Hub) lookup(ctx context.Context, l portrait.Handle, chat string) Avatar
 	av, err := h.avatars.Get(ctx, l, c)
 	if err != nil {
 		info.Reason = h.opts.Reason(err)
+		if !expected(err) {
+			h.log.Warn("picture lookup for a notification failed", "idInstance", int64(l.ID()), "chatId", chat, "err", err)
+		}
 		return info
 	}
 	info.URLAvatar, info.Available = av.URL, av.Available

@@ -1,0 +1,179 @@
+package app_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSlowBodies: a client that sends its body a byte at a time cannot
+// hold a connection longer than the body timeout, whether its request is
+// refused (wrong token: the connection is closed without reading the
+// body), served (the read fails) or for another route.
+func TestSlowBodies(t *testing.T) {
+	s := start(t, "--body-timeout", "300ms")
+	u, _ := url.Parse(s.URL)
+	for name, target := range map[string]string{
+		"wrong token":   fmt.Sprintf("/waInstance%d/getAvatar/%s", s.WhatsApp.ID, strings.Repeat("0", 50)),
+		"right token":   fmt.Sprintf("/waInstance%d/getAvatar/%s", s.WhatsApp.ID, s.WhatsApp.Token),
+		"console login": "/console/login",
+		"healthz":       "/healthz",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", target, u.Host)
+			start := time.Now()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			// Keep trickling; the server must end the connection.
+			go func() {
+				for i := 0; i < 20; i++ {
+					time.Sleep(200 * time.Millisecond)
+					if _, err := c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}()
+			if _, err := io.ReadAll(bufio.NewReader(c)); err != nil && !isReset(err) {
+				t.Fatalf("reading until the server closes: %v", err)
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("the connection stayed open %v", took)
+			}
+		})
+	}
+}
+
+func isReset(err error) bool {
+	return strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe")
+}
+
+// TestAuthFailuresLimited: past its failed authentications a client
+// address gets 429 with Retry-After, whether the id is unknown or the token
+// wrong (so ids cannot be enumerated), while valid requests are still
+// served; the admin API counts against the same limit.
+func TestAuthFailuresLimited(t *testing.T) {
+	s := start(t, "--auth-failures", "3")
+	wrong := strings.Repeat("1", 50)
+	codes := []int{}
+	for _, id := range []int64{s.WhatsApp.ID, s.WhatsApp.ID + 1, s.WhatsApp.ID, 1101999999} {
+		code, h, _ := raw(t, "GET", fmt.Sprintf("%s/waInstance%d/getStateInstance/%s", s.URL, id, wrong), "", nil)
+		codes = append(codes, code)
+		if code == 429 && h.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if fmt.Sprint(codes) != "[401 403 401 429]" {
+		t.Errorf("codes %v, want [401 403 401 429]", codes)
+	}
+	if code, _, b := s.call(t, s.WhatsApp, false, "GET", "getStateInstance", ""); code != 200 {
+		t.Errorf("the right token while limited: %d %s", code, b)
+	}
+	if code, _, _ := raw(t, "GET", s.URL+"/admin/instances", "", nil, "Authorization", "Bearer nope"); code != 429 {
+		t.Errorf("a wrong admin token while limited: %d", code)
+	}
+	if code, _ := s.admin(t, "GET", "/admin/instances", nil); code != 200 {
+		t.Errorf("the right admin token while limited: %d", code)
+	}
+}
+
+// TestRequestIDs: every reply carries X-Request-Id (the client's own when
+// it sent a usable one), and a 5xx error message names it.
+func TestRequestIDs(t *testing.T) {
+	s := start(t)
+	_, h, _ := raw(t, "GET", s.URL+"/healthz", "", nil)
+	if len(h.Get("X-Request-Id")) != 16 {
+		t.Errorf("X-Request-Id %q", h.Get("X-Request-Id"))
+	}
+	_, h, _ = s.call(t, s.WhatsApp, false, "GET", "getStateInstance", "")
+	if h.Get("X-Request-Id") == "" {
+		t.Error("a GREEN-API reply has no X-Request-Id")
+	}
+	_, h, _ = raw(t, "GET", s.URL+"/healthz", "", nil, "X-Request-Id", "trace-42")
+	if h.Get("X-Request-Id") != "trace-42" {
+		t.Errorf("the client's id was not kept: %q", h.Get("X-Request-Id"))
+	}
+	_, h, _ = raw(t, "GET", s.URL+"/healthz", "", nil, "X-Request-Id", "bad id\twith <html>")
+	if v := h.Get("X-Request-Id"); len(v) != 16 {
+		t.Errorf("an unusable client id was kept: %q", v)
+	}
+}
+
+// TestTokensNotLogged: whatever the path, a token in it never reaches the
+// log, also for paths the GREEN-API parser refuses.
+func TestTokensNotLogged(t *testing.T) {
+	s := start(t, "--log-level", "debug")
+	tok := s.WhatsApp.Token
+	for _, p := range []string{
+		fmt.Sprintf("/api/waInstance%d/getSettings/%s", s.WhatsApp.ID, tok),
+		fmt.Sprintf("/waInstance%d/%s", s.WhatsApp.ID, tok),
+		fmt.Sprintf("/waInstance%d/%s/getSettings", s.WhatsApp.ID, tok),
+		"/console/" + tok,
+		"/" + tok,
+	} {
+		raw(t, "GET", s.URL+p, "", nil)
+	}
+	raw(t, "GET", s.URL+"/healthz", "", nil) // a marker: the requests before are logged
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(s.Stderr.String(), "/healthz") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if log := s.Stderr.String(); strings.Contains(log, tok) {
+		t.Fatalf("the token is in the log:\n%s", log)
+	}
+}
+
+// TestReadyz: ready when the store and the data directory accept writes.
+func TestReadyz(t *testing.T) {
+	s := start(t)
+	if code, _, b := raw(t, "GET", s.URL+"/readyz", "", nil); code != http.StatusOK {
+		t.Errorf("readyz: %d %s", code, b)
+	}
+}
+
+// TestHonestAnswers: a malformed chatId of getAvatarAsync names the
+// documented error id; a messenger picture portrait cannot process is the
+// messenger's problem (502), not the caller's (400), while the caller's own
+// oversized upload still is a 400.
+func TestHonestAnswers(t *testing.T) {
+	s := start(t, "--max-pixels", "10000") // 100×100: the demo pictures are larger
+	code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"not-a-chat"}`)
+	if e := decodeError(t, b); code != 400 || !strings.Contains(e.Message, "bad request data") {
+		t.Errorf("getAvatarAsync with a malformed chatId: %d %s", code, b)
+	}
+	code, h, b := s.call(t, s.WhatsApp, false, "POST", "getAvatar", `{"chatId":"11001230001@c.us"}`)
+	e := decodeError(t, b)
+	if code != http.StatusBadGateway || !strings.Contains(e.Message, "the messenger's picture could not be processed") ||
+		!strings.Contains(e.Message, "request id "+h.Get("X-Request-Id")) {
+		t.Errorf("getAvatar of a picture over --max-pixels: %d %s", code, b)
+	}
+	if !strings.Contains(s.Stderr.String(), "request failed") {
+		t.Errorf("the failure is not logged:\n%s", s.Stderr)
+	}
+}
+
+// TestSandboxChangesSeenAtOnce: a privacy change made through the admin
+// API shows in the next getAvatar, not only after the cache TTL, and (as on
+// WhatsApp) sends no notification.
+func TestSandboxChangesSeenAtOnce(t *testing.T) {
+	s := start(t, "--cache-ttl", "1h")
+	chat := `{"chatId":"11001230001@c.us"}`
+	if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatar", chat); code != 200 || !strings.Contains(string(b), `"available":true`) || strings.Contains(string(b), `"urlAvatar":""`) {
+		t.Fatalf("before: %d %s", code, b)
+	}
+	if code, b := s.admin(t, "POST", fmt.Sprintf("/admin/instances/%d/sandbox/chats/11001230001@c.us", s.WhatsApp.ID), map[string]bool{"hidden": true}); code != 200 {
+		t.Fatalf("privacy change: %d %s", code, b)
+	}
+	if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatar", chat); code != 200 || string(b) != `{"urlAvatar":"","available":false}` {
+		t.Errorf("right after the change: %d %s", code, b)
+	}
+}

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestLimitPerClient: a client address holds at most max connections; the
+// next one is closed at once, and a slot comes back when one closes.
+func TestLimitPerClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitPerClient(ln, 2)
+	defer l.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := dial(), dial()
+	defer a.Close()
+	defer b.Close()
+	srvA, srvB := <-accepted, <-accepted
+	third := dial()
+	defer third.Close()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("third connection: read %v, want EOF (closed by the server)", err)
+	}
+	select {
+	case c := <-accepted:
+		t.Fatalf("the third connection was accepted: %v", c.RemoteAddr())
+	default:
+	}
+	srvA.Close()
+	fourth := dial()
+	defer fourth.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("no slot came back after a connection closed")
+	}
+	srvB.Close()
+}
