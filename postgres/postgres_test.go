@@ -333,3 +333,7 @@ func TestBlobsShared(t *testing.T) {
 		t.Errorf("Size() = %d", bl.Size())
 	}
 }
+
+func TestLeases(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return openTemp(t) })
+}

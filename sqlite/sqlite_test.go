@@ -535,3 +535,7 @@ func TestTwoProcesses(t *testing.T) {
 		t.Errorf("Instances = %d, %v; want 8", len(list), err)
 	}
 }
+
+func TestLeases(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return openTemp(t) })
+}

@@ -156,14 +156,14 @@ func testBlobsConcurrent(t *testing.T, b portrait.Blobs) {
 	for i := range errs {
 		wg.Go(func() {
 			if err := b.Put(t.Context(), key, data); err != nil {
-				errs[i] = fmt.Errorf("Put: %w", err)
+				errs[i] = fmt.Errorf("put: %w", err)
 				return
 			}
 			// Once its own Put returned, a goroutine reads the whole
 			// blob, whoever wrote it.
 			bl, err := b.Open(t.Context(), key)
 			if err != nil {
-				errs[i] = fmt.Errorf("Open: %w", err)
+				errs[i] = fmt.Errorf("open: %w", err)
 				return
 			}
 			defer bl.Close()

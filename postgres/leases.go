@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/portrait-dev/portrait"
+)
+
+var _ portrait.Leases = (*DB)(nil)
+
+// Every statement here reads the time from now(), the database's clock at
+// the start of its transaction (each is a transaction of its own). A
+// statement that waited for a lock sees an earlier now() than the moment
+// it acts, which errs on the safe side: a lease looks unexpired a little
+// longer, and a renewed one expires a little sooner.
+
+// micros is d in microseconds, the precision of timestamptz; ttl and
+// within are passed to PostgreSQL as $n * interval '1 microsecond'.
+func micros(d time.Duration) int64 { return d.Microseconds() }
+
+// checkTTL refuses a lease duration that is not positive.
+func checkTTL(ttl time.Duration) error {
+	if ttl < time.Microsecond {
+		return fmt.Errorf("lease duration %v is not positive", ttl)
+	}
+	return nil
+}
+
+// Now returns the database's clock.
+func (db *DB) Now(ctx context.Context) (time.Time, error) {
+	if err := checkCtx(ctx, "now"); err != nil {
+		return time.Time{}, err
+	}
+	var now time.Time
+	if err := db.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, fmt.Errorf("postgres: now: %w", err)
+	}
+	return utc(now), nil
+}
+
+// Heartbeat records that node n is alive now, with its address,
+// registering it if it is new. n.Heartbeat is ignored: the database's
+// clock is used.
+func (db *DB) Heartbeat(ctx context.Context, n portrait.Node) error {
+	if err := checkCtx(ctx, "heartbeat of node "+n.ID); err != nil {
+		return err
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO nodes (id, addr, heartbeat) VALUES ($1, $2, now())
+		ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, heartbeat = excluded.heartbeat`, n.ID, n.Addr)
+	if err != nil {
+		return fmt.Errorf("postgres: heartbeat of node %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// Nodes returns the nodes whose last heartbeat is less than within old,
+// ordered by ID.
+func (db *DB) Nodes(ctx context.Context, within time.Duration) ([]portrait.Node, error) {
+	if err := checkCtx(ctx, "nodes"); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, addr, heartbeat FROM nodes
+		WHERE heartbeat > now() - $1 * interval '1 microsecond' ORDER BY id`, micros(within))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: nodes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portrait.Node, error) {
+		var n portrait.Node
+		err := row.Scan(&n.ID, &n.Addr, &n.Heartbeat)
+		n.Heartbeat = utc(n.Heartbeat)
+		return n, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: nodes: %w", err)
+	}
+	return out, nil
+}
+
+// RemoveNode forgets a node and releases all of its leases, in one
+// transaction. An unknown node is not an error.
+func (db *DB) RemoveNode(ctx context.Context, id string) error {
+	if err := checkCtx(ctx, "remove node "+id); err != nil {
+		return err
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE node = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: remove node %s: %w", id, err)
+	}
+	return nil
+}
+
+// leaseColumns are the columns scanLease reads, in its order.
+const leaseColumns = `instance_id, node, fence, expires_at`
+
+func scanLease(row pgx.CollectableRow) (portrait.Lease, error) {
+	var (
+		l  portrait.Lease
+		id int64
+	)
+	err := row.Scan(&id, &l.Node, &l.Fence, &l.Expires)
+	l.Instance = portrait.InstanceID(id)
+	l.Expires = utc(l.Expires)
+	return l, err
+}
+
+// Acquire takes the lease of an instance for node, for ttl from now: when
+// it is free, expired, or node's own. It is one statement: nodes racing
+// for a free lease all insert, PostgreSQL lets one of them in, and the
+// others then find that lease held. A new owner, or node again after its
+// lease expired, gets the next value of the fence sequence; node's
+// unexpired lease keeps its fence.
+func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) (portrait.Lease, error) {
+	what := fmt.Sprintf("acquire the lease of instance %d for node %s", id, node)
+	if err := checkCtx(ctx, what); err != nil {
+		return portrait.Lease{}, err
+	}
+	if err := checkTTL(ttl); err != nil {
+		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)
+		SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
+		FROM instances WHERE id = $1
+		ON CONFLICT (instance_id) DO UPDATE SET
+			node = excluded.node,
+			fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
+				THEN leases.fence ELSE excluded.fence END,
+			expires_at = excluded.expires_at
+		WHERE leases.node = excluded.node OR leases.expires_at <= now()
+		RETURNING `+leaseColumns, int64(id), node, micros(ttl))
+	if err != nil {
+		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	got, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	if len(got) == 1 {
+		return got[0], nil
+	}
+	// Nothing inserted or updated: the instance is missing, or another
+	// node holds its lease.
+	var holder portrait.Lease
+	err = db.pool.QueryRow(ctx, `SELECT node, fence, expires_at FROM leases WHERE instance_id = $1`, int64(id)).
+		Scan(&holder.Node, &holder.Fence, &holder.Expires)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = fmt.Errorf("instance %d: %w", id, portrait.ErrNotFound)
+	case err == nil:
+		err = fmt.Errorf("%w: node %s until %v", portrait.ErrLeaseHeld, holder.Node, utc(holder.Expires))
+	}
+	return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// Renew extends every unexpired lease of node to ttl from now and returns
+// them, ordered by instance.
+func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	what := "renew the leases of node " + node
+	if err := checkCtx(ctx, what); err != nil {
+		return nil, err
+	}
+	if err := checkTTL(ttl); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	rows, err := db.pool.Query(ctx, `WITH renewed AS (
+			UPDATE leases SET expires_at = now() + $2 * interval '1 microsecond'
+			WHERE node = $1 AND expires_at > now()
+			RETURNING `+leaseColumns+`
+		) SELECT `+leaseColumns+` FROM renewed ORDER BY instance_id`, node, micros(ttl))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// Release gives up node's lease of an instance if node still holds it
+// with fence; otherwise it changes nothing.
+func (db *DB) Release(ctx context.Context, id portrait.InstanceID, node string, fence int64) error {
+	what := fmt.Sprintf("release the lease of instance %d by node %s", id, node)
+	if err := checkCtx(ctx, what); err != nil {
+		return err
+	}
+	_, err := db.pool.Exec(ctx, `DELETE FROM leases WHERE instance_id = $1 AND node = $2 AND fence = $3`, int64(id), node, fence)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return nil
+}
+
+// Leases returns every lease, expired ones included, ordered by instance.
+func (db *DB) Leases(ctx context.Context) ([]portrait.Lease, error) {
+	if err := checkCtx(ctx, "leases"); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+leaseColumns+` FROM leases ORDER BY instance_id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: leases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanLease)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: leases: %w", err)
+	}
+	return out, nil
+}
+
+// leaseHeld is true when the lease ($1 instance, $2 node, $3 fence) is
+// current and unexpired. FOR SHARE makes a transaction that checks it
+// hold off Acquire, Release and RemoveNode of that lease until it ends.
+const leaseHeld = `SELECT EXISTS (SELECT 1 FROM leases
+	WHERE instance_id = $1 AND node = $2 AND fence = $3 AND expires_at > now() FOR SHARE)`
+
+// CheckLease returns nil when l is its instance's current, unexpired
+// lease, and an error wrapping portrait.ErrLeaseLost otherwise.
+func (db *DB) CheckLease(ctx context.Context, l portrait.Lease) error {
+	what := fmt.Sprintf("check the lease of instance %d by node %s, fence %d", l.Instance, l.Node, l.Fence)
+	if err := checkCtx(ctx, what); err != nil {
+		return err
+	}
+	var held bool
+	if err := db.pool.QueryRow(ctx, leaseHeld, int64(l.Instance), l.Node, l.Fence).Scan(&held); err != nil {
+		return fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	if !held {
+		return fmt.Errorf("postgres: %s: %w", what, portrait.ErrLeaseLost)
+	}
+	return nil
+}
