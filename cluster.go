@@ -100,3 +100,22 @@ type Leases interface {
 	// do so checks in the same transaction as the write it guards.
 	CheckLease(ctx context.Context, l Lease) error
 }
+
+// JobClaims lets the nodes of a cluster take due jobs from one store
+// without two of them running the same job. A node runs the jobs of the
+// instances it owns: it claims them, runs them, and ends each with
+// Queue.FinishJob.
+type JobClaims interface {
+	// ClaimJobs claims for node, until ttl from now (the database's
+	// clock), up to limit jobs due at or before now that belong to
+	// instances whose unexpired lease node holds and that no claim holds
+	// (a claim whose time ran out, because its node died, counts as
+	// none). It picks them as Queue.DueJobs does, fairly across
+	// instances, and returns them in that order.
+	//
+	// A claim ends with FinishJob: the job is deleted, or, when it was
+	// merged into while it ran, kept without a claim, to be claimed
+	// again. Concurrent ClaimJobs calls never return the same job while
+	// its claim lasts. A limit that is not positive claims nothing.
+	ClaimJobs(ctx context.Context, node string, now time.Time, limit int, ttl time.Duration) ([]Job, error)
+}

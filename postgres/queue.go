@@ -308,37 +308,19 @@ func (db *DB) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due jobs: %w", err)
 	}
-	defer rows.Close()
-	out := []portrait.Job{}
-	for rows.Next() {
-		var (
-			j        portrait.Job
-			inst     int64
-			deadline *time.Time
-		)
-		if err := rows.Scan(&j.ID, &inst, &j.Kind, &j.Key, &j.Data, &j.DueAt, &deadline, &j.CreatedAt, &j.Version); err != nil {
-			return nil, fmt.Errorf("postgres: due jobs: %w", err)
-		}
-		j.Instance = portrait.InstanceID(inst)
-		j.Data = nonNil(j.Data)
-		j.DueAt = utc(j.DueAt)
-		if deadline != nil {
-			j.Deadline = utc(*deadline)
-		}
-		j.CreatedAt = utc(j.CreatedAt)
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanJobs(rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: due jobs: %w", err)
 	}
 	return out, nil
 }
 
-// FinishJob ends a job that DueJobs returned and, when n is not nil,
-// enqueues n, in one transaction, and returns n's receipt id (0 when n is
-// nil). The stored job is deleted if its version is still j.Version; if
-// AddJob merged into it meanwhile it is kept, with the merged data and due
-// time, to run again, and n is enqueued all the same. Finishing a job that
+// FinishJob ends a job that DueJobs (or ClaimJobs) returned and, when n is
+// not nil, enqueues n, in one transaction, and returns n's receipt id (0
+// when n is nil). The stored job is deleted if its version is still
+// j.Version; if AddJob merged into it meanwhile it is kept, with the
+// merged data and due time and without a claim, to run again, and n is
+// enqueued all the same. Finishing a job that
 // no longer exists (looked up by j.ID alone) is not an error: it enqueues
 // nothing and returns 0. If n's instance does not exist, FinishJob returns
 // an error wrapping portrait.ErrNotFound and keeps the job.
@@ -347,8 +329,11 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 		return 0, err
 	}
 	if n == nil {
-		// One statement: delete the job if it has not changed.
-		if _, err := db.pool.Exec(ctx, `DELETE FROM jobs WHERE id = $1 AND version = $2`, j.ID, j.Version); err != nil {
+		// One statement: delete the job if it has not changed, or else
+		// end its claim (if it still exists), so that it runs again.
+		if _, err := db.pool.Exec(ctx, `WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND version = $2 RETURNING id)
+			UPDATE jobs SET claimed_by = NULL, claim_until = NULL
+			WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted)`, j.ID, j.Version); err != nil {
 			return 0, fmt.Errorf("postgres: finish job %d: %w", j.ID, err)
 		}
 		return 0, nil
@@ -375,10 +360,13 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 		if len(locked) == 0 {
 			return fmt.Errorf("instance %d: %w", n.Instance, portrait.ErrNotFound)
 		}
-		if version == j.Version {
-			if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID); err != nil {
-				return err
-			}
+		stmt := `DELETE FROM jobs WHERE id = $1`
+		if version != j.Version {
+			// Merged into while it ran: kept, to run again, unclaimed.
+			stmt = `UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1`
+		}
+		if _, err := tx.Exec(ctx, stmt, j.ID); err != nil {
+			return err
 		}
 		ids, err := queryIDs(ctx, tx, insertNotifications, rows.instances, rows.bodies, rows.created)
 		if err != nil {

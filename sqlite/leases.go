@@ -24,8 +24,8 @@ var _ portrait.Leases = (*DB)(nil)
 // milliseconds (unixepoch's 'subsec' precision).
 const sqlNow = `SELECT CAST(round(unixepoch('subsec') * 1000) AS INTEGER) * 1000`
 
-// now reads SQLite's clock in q (the pool, or a transaction).
-func now(ctx context.Context, q interface {
+// nowMicros reads SQLite's clock in q (the pool, or a transaction).
+func nowMicros(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }) (int64, error) {
 	var us int64
@@ -46,7 +46,7 @@ func checkTTL(ttl time.Duration) error {
 
 // Now returns SQLite's clock.
 func (db *DB) Now(ctx context.Context) (time.Time, error) {
-	us, err := now(ctx, db.db)
+	us, err := nowMicros(ctx, db.db)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: now: %w", err)
 	}
@@ -57,7 +57,7 @@ func (db *DB) Now(ctx context.Context) (time.Time, error) {
 // registering it if it is new. n.Heartbeat is ignored.
 func (db *DB) Heartbeat(ctx context.Context, n portrait.Node) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		t, err := now(ctx, tx)
+		t, err := nowMicros(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (db *DB) Heartbeat(ctx context.Context, n portrait.Node) error {
 // Nodes returns the nodes whose last heartbeat is less than within old,
 // ordered by ID.
 func (db *DB) Nodes(ctx context.Context, within time.Duration) ([]portrait.Node, error) {
-	t, err := now(ctx, db.db)
+	t, err := nowMicros(ctx, db.db)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: nodes: %w", err)
 	}
@@ -130,7 +130,7 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 	}
 	var l portrait.Lease
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		t, err := now(ctx, tx)
+		t, err := nowMicros(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -186,7 +186,7 @@ func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]port
 	var out []portrait.Lease
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		out = nil
-		t, err := now(ctx, tx)
+		t, err := nowMicros(ctx, tx)
 		if err != nil {
 			return err
 		}

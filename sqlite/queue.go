@@ -34,6 +34,7 @@ type statements struct {
 
 	enqueue, head, peek, delete, depths   *sql.Stmt
 	addJob, dueJobs, finishJob, jobExists *sql.Stmt
+	unclaimJob                            *sql.Stmt
 }
 
 // prepare prepares the queue's statements.
@@ -81,6 +82,7 @@ func prepare(ctx context.Context, pool *sql.DB) (*statements, error) {
 			LIMIT ?2`},
 		{&q.finishJob, `DELETE FROM jobs WHERE id = ? AND version = ?`},
 		{&q.jobExists, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)`},
+		{&q.unclaimJob, `UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = ?`},
 	} {
 		st, err := pool.PrepareContext(ctx, s.query)
 		if err != nil {
@@ -97,7 +99,7 @@ func (q *statements) close() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{q.savepoint, q.release, q.rollbackTo,
 		q.enqueue, q.head, q.peek, q.delete, q.depths,
-		q.addJob, q.dueJobs, q.finishJob, q.jobExists} {
+		q.addJob, q.dueJobs, q.finishJob, q.jobExists, q.unclaimJob} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -353,6 +355,16 @@ func (db *DB) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due jobs: %w", err)
 	}
+	out, err := scanJobs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due jobs: %w", err)
+	}
+	return out, nil
+}
+
+// scanJobs reads rows of id, instance_id, kind, key, data, due_at,
+// deadline, created_at, version, and closes them.
+func scanJobs(rows *sql.Rows) ([]portrait.Job, error) {
 	defer rows.Close()
 	out := []portrait.Job{}
 	for rows.Next() {
@@ -362,7 +374,7 @@ func (db *DB) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait
 			deadline           sql.NullInt64
 		)
 		if err := rows.Scan(&j.ID, &inst, &j.Kind, &j.Key, &j.Data, &due, &deadline, &created, &j.Version); err != nil {
-			return nil, fmt.Errorf("sqlite: due jobs: %w", err)
+			return nil, err
 		}
 		j.Instance = portrait.InstanceID(inst)
 		j.Data = nonNil(j.Data)
@@ -373,17 +385,15 @@ func (db *DB) DueJobs(ctx context.Context, now time.Time, limit int) ([]portrait
 		j.CreatedAt = fromMicros(created)
 		out = append(out, j)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: due jobs: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-// FinishJob ends a job that DueJobs returned and, when n is not nil,
-// enqueues n, in one transaction, and returns n's receipt id (0 when n is
-// nil). The stored job is deleted if its version is still j.Version; if
-// AddJob merged into it meanwhile it is kept, with the merged data and due
-// time, to run again, and n is enqueued all the same. Finishing a job that
+// FinishJob ends a job that DueJobs (or ClaimJobs) returned and, when n is
+// not nil, enqueues n, in one transaction, and returns n's receipt id (0
+// when n is nil). The stored job is deleted if its version is still
+// j.Version; if AddJob merged into it meanwhile it is kept, with the
+// merged data and due time and without a claim, to run again, and n is
+// enqueued all the same. Finishing a job that
 // no longer exists (looked up by j.ID alone) is not an error: it enqueues
 // nothing and returns 0. If n's instance does not exist, FinishJob returns
 // an error wrapping portrait.ErrNotFound and keeps the job.
@@ -413,6 +423,10 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 			}
 			if !exists {
 				return nil
+			}
+			// Merged into while it ran: kept, to run again, unclaimed.
+			if _, err := b.stmt(ctx, b.db.q.unclaimJob).ExecContext(ctx, j.ID); err != nil {
+				return err
 			}
 		}
 		if row == nil {

@@ -539,3 +539,7 @@ func TestTwoProcesses(t *testing.T) {
 func TestLeases(t *testing.T) {
 	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore { return openTemp(t) })
 }
+
+func TestClaims(t *testing.T) {
+	storetest.RunClaims(t, func(t *testing.T) storetest.ClaimStore { return openTemp(t) })
+}

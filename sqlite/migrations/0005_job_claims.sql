@@ -1,0 +1,5 @@
+-- 0005: job claims (portrait.JobClaims). A job that a node is running is
+-- claimed by it until claim_until (microseconds, SQLite's clock); NULL
+-- when no node has claimed it.
+ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+ALTER TABLE jobs ADD COLUMN claim_until INTEGER;
