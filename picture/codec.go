@@ -167,6 +167,14 @@ func (j *job) estimate() estimate {
 				chroma = 2 * float64(c.h*c.v) / float64(y.h*y.v)
 			}
 			e.decode = int64(s * s * (1 + chroma))
+			if f.progressive {
+				// Every block's coefficients, 2 bytes each.
+				hmax, vmax := f.comps[0].h, f.comps[0].v
+				mcus := int64((f.width+8*hmax-1)/(8*hmax)) * int64((f.height+8*vmax-1)/(8*vmax))
+				for _, c := range f.comps {
+					e.decode += mcus * int64(c.h*c.v) * 128
+				}
+			}
 			side = (side*n + 7) / 8
 		} else {
 			perPixel = jpegFullBytesPerPixel(j.data)

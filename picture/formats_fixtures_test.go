@@ -2,6 +2,7 @@ package picture
 
 import (
 	"flag"
+	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -13,7 +14,7 @@ import (
 // The fixtures for WebP colours, animated WebP, AVIF and HEIC are made by
 // TestFormatFixtures with tools from Debian packages:
 //
-//	apt-get install -y webp libavif-bin libheif-examples
+//	apt-get install -y webp libavif-bin libheif-examples libjpeg-turbo-progs
 //	go test -run TestFormatFixtures -format-fixtures ./picture
 var formatFixturesFlag = flag.Bool("format-fixtures", false,
 	"regenerate the WebP colour, animated WebP, AVIF and HEIC fixtures (needs cwebp, dwebp, img2webp, avifenc, heif-enc)")
@@ -50,6 +51,19 @@ func TestFormatFixtures(t *testing.T) {
 	photoPNG := write("photo.png", pngBytes(t, photoRGBA(96, 80)))
 	run("cwebp", "-quiet", "-q", "90", photoPNG, "-o", td("webp/photo-lossy.webp"))
 	run("dwebp", "-quiet", "-nofancy", td("webp/photo-lossy.webp"), "-o", td("webp/photo-lossy-dwebp.png"))
+
+	// Progressive JPEGs of the photo in other layouts, for the scaled
+	// decoder (needs cjpeg from libjpeg-turbo-progs).
+	photoPPM := write("photo.ppm", ppm(photoRGBA(203, 157)))
+	for name, args := range map[string][]string{
+		"jpeg/progressive-444.jpg":     {"-sample", "1x1"},
+		"jpeg/progressive-422.jpg":     {"-sample", "2x1"},
+		"jpeg/progressive-gray.jpg":    {"-grayscale"},
+		"jpeg/progressive-restart.jpg": {"-restart", "2B"},
+	} {
+		args = append([]string{"-quality", "90", "-progressive"}, args...)
+		run("cjpeg", append(args, "-outfile", td(name), photoPPM)...)
+	}
 
 	// An animation whose first frame is the quadrants and second blue.
 	quad := quadrants(160, 120)
@@ -116,6 +130,15 @@ func writeFormatFuzzSeeds(t *testing.T) {
 			put("FuzzProcess", "avif-"+name, b)
 			put("FuzzHEIF", "avif-"+name+"-truncated", b[:len(b)/2])
 		}
+	}
+	for _, name := range []string{"progressive", "progressive-restart", "progressive-gray", "progressive-422"} {
+		b := readFixture(t, "jpeg/"+name+".jpg")
+		dir := filepath.Join("testdata", "fuzz", "FuzzJPEGScaled")
+		entry := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint16(%d)\n", b, 40)
+		if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(entry), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		put("FuzzProcess", "jpeg-photo-"+name, b)
 	}
 	for name, b := range pngFuzzSeeds(t) {
 		put("FuzzPNGStream", name, b)

@@ -64,7 +64,7 @@ func FuzzProcess(f *testing.F) {
 // faster than going through Process, at every scale. It must not panic,
 // and what it returns must cover the centre square it promises.
 func FuzzJPEGScaled(f *testing.F) {
-	for _, name := range []string{"sample-422", "sample-410", "restart-mcus", "gray", "optimized"} {
+	for _, name := range []string{"sample-422", "sample-410", "restart-mcus", "gray", "optimized", "progressive", "progressive-restart", "progressive-gray"} {
 		f.Add(readFixture(f, "jpeg/"+name+".jpg"), uint16(16))
 	}
 	f.Add(encodeJPEGTest(f, photo(40, 24), 50), uint16(3))
@@ -72,6 +72,10 @@ func FuzzJPEGScaled(f *testing.F) {
 		if len(data) < 3 || data[0] != 0xFF || data[1] != 0xD8 {
 			return
 		}
+		watchdog := time.AfterFunc(10*time.Second, func() {
+			panic(fmt.Sprintf("the scaled decoder has run for 10s on %d bytes: %q", len(data), data))
+		})
+		defer watchdog.Stop()
 		var fr jpegFrame
 		pos, err := fr.parse(data)
 		if err != nil {
@@ -81,7 +85,7 @@ func FuzzJPEGScaled(f *testing.F) {
 		if fr.width*fr.height > 4_000_000 {
 			return
 		}
-		p, canvas, err := fr.decode(data, pos, scaleFor(min(fr.width, fr.height), int(minSide)))
+		p, canvas, err := fr.decodeAny(data, pos, scaleFor(min(fr.width, fr.height), int(minSide)))
 		if err != nil {
 			return
 		}

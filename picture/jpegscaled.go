@@ -18,8 +18,9 @@ import (
 //   - it keeps only the blocks that cover the centred square, so memory
 //     is bounded by the scaled square, not the whole picture.
 //
-// Anything else (progressive, arithmetic coding, 12-bit, CMYK, RGB,
-// non-interleaved scans, unusual sampling) and any error makes it give up
+// Progressive JPEGs (jpegprog.go) are decoded the same way once all their
+// scans are in. Anything else (arithmetic coding, 12-bit, CMYK, RGB,
+// non-interleaved baseline scans, unusual sampling) and any error makes it give up
 // with an error; the caller then falls back to image/jpeg, which gives
 // the final verdict on the file.
 
@@ -476,6 +477,7 @@ type jpegFrame struct {
 	jfif          bool
 	adobe         bool
 	adobeXform    byte
+	progressive   bool // SOF2; parse stops at the first SOS marker
 }
 
 // decodeJPEGScaled decodes a baseline JPEG at the largest of the scales
@@ -488,7 +490,16 @@ func decodeJPEGScaled(data []byte, minSide int) (*planar, image.Rectangle, error
 	if err != nil {
 		return nil, image.Rectangle{}, err
 	}
-	return f.decode(data, scanStart, scaleFor(min(f.width, f.height), minSide))
+	return f.decodeAny(data, scanStart, scaleFor(min(f.width, f.height), minSide))
+}
+
+// decodeAny decodes a baseline or progressive JPEG whose header parse
+// stopped at pos.
+func (f *jpegFrame) decodeAny(data []byte, pos int, n int) (*planar, image.Rectangle, error) {
+	if f.progressive {
+		return f.decodeProgressive(data, pos, n)
+	}
+	return f.decode(data, pos, n)
 }
 
 // scaleFor returns how many pixels (8, 4, 2 or 1) each 8 pixels of a
@@ -532,6 +543,9 @@ func (f *jpegFrame) parse(data []byte) (int, error) {
 		switch {
 		case m == 0xC0 || m == 0xC1:
 			err = f.parseSOF(seg)
+		case m == 0xC2:
+			f.progressive = true
+			err = f.parseSOF(seg)
 		case m == 0xC4:
 			err = f.parseDHT(seg)
 		case m == 0xDB:
@@ -548,6 +562,13 @@ func (f *jpegFrame) parse(data []byte) (int, error) {
 				f.adobe, f.adobeXform = true, seg[11]
 			}
 		case m == 0xDA:
+			if f.progressive {
+				// The progressive decoder reads every scan header itself.
+				if f.comps == nil || f.isRGB() {
+					return 0, errFallback
+				}
+				return i, nil
+			}
 			return next, f.parseSOS(seg)
 		case m >= 0xE1 && m <= 0xEF, m == 0xFE:
 			// other application segments and comments
@@ -652,15 +673,20 @@ func (f *jpegFrame) parseDQT(seg []byte) error {
 	return nil
 }
 
+// isRGB reports whether a three-component frame is RGB rather than
+// YCbCr, judged as image/jpeg does: an Adobe segment saying so, or
+// component IDs R, G, B without JFIF.
+func (f *jpegFrame) isRGB() bool {
+	return len(f.comps) == 3 && !f.jfif && ((f.adobe && f.adobeXform == 0) ||
+		(f.comps[0].id == 'R' && f.comps[1].id == 'G' && f.comps[2].id == 'B'))
+}
+
 func (f *jpegFrame) parseSOS(seg []byte) error {
 	nc := len(f.comps)
 	if nc == 0 || len(seg) < 1 || int(seg[0]) != nc || len(seg) != 4+2*nc {
 		return errFallback
 	}
-	// RGB rather than YCbCr, judged as image/jpeg does: an Adobe segment
-	// saying so, or component IDs R, G, B without JFIF.
-	if nc == 3 && !f.jfif && ((f.adobe && f.adobeXform == 0) ||
-		(f.comps[0].id == 'R' && f.comps[1].id == 'G' && f.comps[2].id == 'B')) {
+	if f.isRGB() {
 		return errFallback
 	}
 	ss, se, a := seg[1+2*nc], seg[2+2*nc], seg[3+2*nc]
@@ -695,21 +721,22 @@ func (f *jpegFrame) parseSOS(seg []byte) error {
 	return nil
 }
 
-// decode decodes the scan starting at data[pos], making n pixels of
-// each 8.
-func (f *jpegFrame) decode(data []byte, pos int, n int) (*planar, image.Rectangle, error) {
+// region works out, at n pixels of each 8, the picture's rectangle and
+// the MCUs [mx0, mx1) × [my0, my1) that cover its centred square, and
+// returns planes for them (each component's pix allocated).
+func (f *jpegFrame) region(n int) (p *planar, canvas image.Rectangle, mx0, my0, mx1, my1 int) {
 	ws, hs := (f.width*n+7)/8, (f.height*n+7)/8
-	canvas := image.Rect(0, 0, ws, hs)
+	canvas = image.Rect(0, 0, ws, hs)
 	sq := centreSquare(canvas)
 
 	hmax, vmax := f.comps[0].h, f.comps[0].v
 	mw, mh := hmax*n, vmax*n // MCU size in output pixels
 	mcusX := (f.width + 8*hmax - 1) / (8 * hmax)
 	mcusY := (f.height + 8*vmax - 1) / (8 * vmax)
-	mx0, mx1 := sq.Min.X/mw, min((sq.Max.X+mw-1)/mw, mcusX)
-	my0, my1 := sq.Min.Y/mh, min((sq.Max.Y+mh-1)/mh, mcusY)
+	mx0, mx1 = sq.Min.X/mw, min((sq.Max.X+mw-1)/mw, mcusX)
+	my0, my1 = sq.Min.Y/mh, min((sq.Max.Y+mh-1)/mh, mcusY)
 
-	p := &planar{
+	p = &planar{
 		rect: image.Rect(mx0*mw, my0*mh, mx1*mw, my1*mh),
 		fx:   1, fy: 1,
 	}
@@ -724,7 +751,16 @@ func (f *jpegFrame) decode(data []byte, pos int, n int) (*planar, image.Rectangl
 		p.cb, p.cr, p.cStride = f.comps[1].pix, f.comps[2].pix, f.comps[1].stride
 		p.fx, p.fy = hmax/f.comps[1].h, vmax/f.comps[1].v
 	}
+	return p, canvas, mx0, my0, mx1, my1
+}
 
+// decode decodes the scan starting at data[pos], making n pixels of
+// each 8.
+func (f *jpegFrame) decode(data []byte, pos int, n int) (*planar, image.Rectangle, error) {
+	p, canvas, mx0, my0, mx1, my1 := f.region(n)
+	hmax, vmax := f.comps[0].h, f.comps[0].v
+	mcusX := (f.width + 8*hmax - 1) / (8 * hmax)
+	mcusY := (f.height + 8*vmax - 1) / (8 * vmax)
 	br := bitReader{data: data, pos: pos}
 	var blk [64]int32
 	mcu, rst := 0, byte(0)

@@ -2,6 +2,7 @@ package picture
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -47,7 +48,7 @@ func compareScaled(t *testing.T, data []byte, n int) (maxDiff, meanDiff float64)
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	p, canvas, err := f.decode(data, pos, n)
+	p, canvas, err := f.decodeAny(data, pos, n)
 	if err != nil {
 		t.Fatalf("decode at %d/8: %v", n, err)
 	}
@@ -112,9 +113,11 @@ func TestScaledDecoderMatchesStdlib(t *testing.T) {
 		"stdlib-q100":        encodeJPEGTest(t, photo(64, 64), 100),
 	}
 	for _, name := range []string{"sample-444", "sample-422", "sample-440", "sample-411", "sample-410",
-		"restart-rows", "restart-mcus", "optimized", "gray"} {
+		"restart-rows", "restart-mcus", "optimized", "gray", "progressive",
+		"progressive-444", "progressive-422", "progressive-gray"} {
 		inputs[name] = readFixture(t, "jpeg/"+name+".jpg")
 	}
+	inputs["quad-progressive"] = readFixture(t, "quad-progressive.jpg")
 	for name, data := range inputs {
 		for _, n := range []int{8, 4, 2, 1} {
 			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
@@ -166,13 +169,13 @@ func TestScaledDecoderRejects(t *testing.T) {
 	}
 	wrongRST[i+1] = 0xD5
 	cases := map[string][]byte{
-		"truncated":   good[:len(good)*2/3],
-		"wrong-rst":   wrongRST,
-		"progressive": readFixture(t, "jpeg/progressive.jpg"),
-		"arithmetic":  readFixture(t, "jpeg/arithmetic.jpg"),
-		"rgb":         readFixture(t, "jpeg/rgb.jpg"),
-		"cmyk":        readFixture(t, "quad-cmyk.jpg"),
-		"no-sos":      good[:bytes.Index(good, []byte{0xFF, 0xDA})],
+		"truncated":             good[:len(good)*2/3],
+		"wrong-rst":             wrongRST,
+		"progressive-truncated": readFixture(t, "jpeg/progressive.jpg")[:3000],
+		"arithmetic":            readFixture(t, "jpeg/arithmetic.jpg"),
+		"rgb":                   readFixture(t, "jpeg/rgb.jpg"),
+		"cmyk":                  readFixture(t, "quad-cmyk.jpg"),
+		"no-sos":                good[:bytes.Index(good, []byte{0xFF, 0xDA})],
 	}
 	for name, data := range cases {
 		if _, _, err := decodeJPEGScaled(data, 16); err == nil {
@@ -220,4 +223,80 @@ func TestScaledDecoderRestartFillBytes(t *testing.T) {
 	if !bytes.Equal(a.y, b.y) || !bytes.Equal(a.cb, b.cb) || !bytes.Equal(a.cr, b.cr) {
 		t.Error("fill bytes changed the picture")
 	}
+}
+
+// TestProgressiveRestart: restart intervals change only how the scans are
+// coded (image/jpeg cannot read this file), so the planes must equal
+// those of the same picture coded without them.
+func TestProgressiveRestart(t *testing.T) {
+	for _, n := range []int{8, 2, 1} {
+		var a, b jpegFrame
+		da, db := readFixture(t, "jpeg/progressive.jpg"), readFixture(t, "jpeg/progressive-restart.jpg")
+		pa, err := a.parse(da)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := b.parse(db)
+		if err != nil || b.restart == 0 {
+			t.Fatalf("%v, restart interval %d", err, b.restart)
+		}
+		x, _, err := a.decodeAny(da, pa, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, _, err := b.decodeAny(db, pb, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x.y, y.y) || !bytes.Equal(x.cb, y.cb) || !bytes.Equal(x.cr, y.cr) {
+			t.Errorf("at %d/8 the planes differ", n)
+		}
+	}
+}
+
+// TestProgressiveScanBound: a progressive JPEG that repeats a refinement
+// scan far more often than any encoder would is refused at once instead
+// of costing a pass over every block per copy.
+func TestProgressiveScanBound(t *testing.T) {
+	data := readFixture(t, "jpeg/progressive.jpg")
+	// The scans of the fixture; take a first-pass AC scan (Ah = 0), which
+	// decodes the same however often it is repeated.
+	var scans []int
+	for i := 0; ; i += 2 {
+		j := bytes.Index(data[i:], []byte{0xFF, 0xDA})
+		if j < 0 {
+			break
+		}
+		i += j
+		scans = append(scans, i)
+	}
+	eoi := bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	var scan []byte
+	for k, at := range scans {
+		ns := int(data[at+4])
+		ss, ahal := data[at+5+2*ns], data[at+7+2*ns]
+		if ns == 1 && ss > 0 && ahal>>4 == 0 && k+1 < len(scans) {
+			scan = data[at:scans[k+1]]
+			break
+		}
+	}
+	if scan == nil || eoi < 0 {
+		t.Fatal("no first-pass AC scan in the fixture")
+	}
+	repeat := func(n int) []byte {
+		b := bytes.Clone(data[:eoi])
+		for i := 0; i < n; i++ {
+			b = append(b, scan...)
+		}
+		return append(b, 0xFF, 0xD9)
+	}
+	if _, _, err := decodeJPEGScaled(repeat(2), 16); err != nil {
+		t.Fatalf("two repeated scans: %v", err)
+	}
+	bad := repeat(250)
+	if _, _, err := decodeJPEGScaled(bad, 16); !errors.Is(err, errJPEGScans) {
+		t.Fatalf("250 repeated scans: %v, want errJPEGScans", err)
+	}
+	_, err := Process(bad, Limits{})
+	matchesExactly(t, err, ErrUnsupported)
 }

@@ -18,9 +18,11 @@
 //     come out of their decoder already turned).
 //  4. admit: when Limits.Budget is set, wait until the estimate fits in
 //     it (or refuse a picture that could never fit).
-//  5. decode: decode the picture. Baseline JPEGs use a built-in decoder that
-//     scales by 1/2, 1/4 or 1/8 in the DCT domain and skips blocks outside
-//     the centred square; non-interlaced PNGs are decoded row by row
+//  5. decode: decode the picture. Baseline and progressive JPEGs use a
+//     built-in decoder that scales by 1/2, 1/4 or 1/8 in the DCT domain and
+//     transforms only the blocks of the centred square (a progressive
+//     JPEG's coefficients are kept as int16 until its last scan);
+//     non-interlaced PNGs are decoded row by row
 //     straight into the shrink of step 6, never held at full size; other
 //     PNGs, GIF and WebP use the standard and golang.org/x/image decoders
 //     (for a GIF, its first frame; for an animated WebP, its first frame);
@@ -275,9 +277,13 @@ func stepDecode(j *job) error {
 		// thinks is corrupt the standard decoder decides, with the memory
 		// that a full decode needs.
 		f := j.jpeg
-		if p, canvas, err := f.decode(j.data, j.est.scanStart, scaleFor(min(f.width, f.height), FullSize)); err == nil {
+		p, canvas, err := f.decodeAny(j.data, j.est.scanStart, scaleFor(min(f.width, f.height), FullSize))
+		if err == nil {
 			j.planes, j.canvas = p, canvas
 			return nil
+		}
+		if errors.Is(err, errJPEGScans) {
+			return corrupt(j.format, err)
 		}
 		j.jpeg = nil
 		j.est = j.estimate()

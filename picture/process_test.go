@@ -299,10 +299,15 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-func TestProgressiveUsesStandardDecoder(t *testing.T) {
-	for _, name := range []string{"quad-progressive.jpg", "jpeg/progressive.jpg", "quad-cmyk.jpg", "jpeg/rgb.jpg"} {
+func TestUnusualJPEGsUseStandardDecoder(t *testing.T) {
+	for _, name := range []string{"quad-cmyk.jpg", "jpeg/rgb.jpg", "jpeg/arithmetic.jpg"} {
 		if _, _, err := decodeJPEGScaled(readFixture(t, name), FullSize); err == nil {
 			t.Errorf("%s: the scaled decoder should leave it to image/jpeg", name)
+		}
+	}
+	for _, name := range []string{"quad-progressive.jpg", "jpeg/progressive.jpg"} {
+		if _, _, err := decodeJPEGScaled(readFixture(t, name), FullSize); err != nil {
+			t.Errorf("%s: the scaled decoder should take it: %v", name, err)
 		}
 	}
 }
