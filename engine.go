@@ -61,6 +61,15 @@ type Session interface {
 	Close() error
 }
 
+// Credentialed is an engine whose instances take a secret from the
+// operator before they can work (the maxbot engine: a bot token). The
+// secret is stored like the engine's other credentials and never logged.
+type Credentialed interface {
+	// SetCredential stores instance id's secret (an empty one forgets it)
+	// and applies it to an open session at once.
+	SetCredential(ctx context.Context, id InstanceID, secret string) error
+}
+
 // RemotePicture is a picture as the messenger holds it.
 type RemotePicture struct {
 	ID        string // the messenger's picture id
@@ -147,6 +156,9 @@ var (
 	ErrStarting = errors.New("instance in starting process try later")
 	// ErrAlreadyLinked: the instance is already linked to an account.
 	ErrAlreadyLinked = errors.New("instance account already authorized")
+	// ErrRefused: the messenger refused a change for a reason of its own
+	// (the error's text says which); the request itself was fine.
+	ErrRefused = errors.New("the messenger refused the change")
 	// ErrUnsupported: the engine or messenger cannot do this.
 	ErrUnsupported = errors.New("not supported by this messenger")
 	// ErrNotFound: a stored thing does not exist.

@@ -32,6 +32,9 @@ type Instances interface {
 	RotateToken(ctx context.Context, id InstanceID) (string, error)
 	// SetSettings stores an instance's settings and applies them.
 	SetSettings(ctx context.Context, id InstanceID, s Settings) error
+	// SetCredential gives an instance the secret its engine needs (see
+	// Credentialed); ErrUnsupported when its engine takes none.
+	SetCredential(ctx context.Context, id InstanceID, secret string) error
 }
 
 // Handle is one instance as the layers above the engines see it. Its

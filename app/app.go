@@ -32,10 +32,11 @@ const usage = `portrait — a GREEN-API-compatible avatar gateway
 
 Usage:
   portrait [serve] [flags]                 run the server (see portrait serve -h)
-  portrait instance create [--type whatsapp|v3] [--engine sandbox|whatsapp]
+  portrait instance create [--type whatsapp|v3] [--engine sandbox|whatsapp|max|maxbot]
   portrait instance list
   portrait instance delete ID
   portrait instance rotate-token ID
+  portrait instance set-credential ID      (reads the secret, e.g. a MAX bot token, from stdin)
   portrait sandbox world ID
   portrait sandbox set-picture ID CHAT FILE
   portrait sandbox remove-picture ID CHAT

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -90,6 +91,30 @@ func apiURL(base string, t portrait.InstanceType) string {
 	return base
 }
 
+// parseFlags parses args with fs, taking flags before, between and after
+// positional arguments ("instance delete ID --data-dir DIR" works like
+// "instance delete --data-dir DIR ID"); "--" ends the flags. The positional
+// arguments are then fs.Args().
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...) // after "--": all positional
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
 // dataFlags are the flags of the commands that open the data directory.
 func dataFlags(fs *flag.FlagSet, env Env) (dataDir, publicURL *string) {
 	dataDir = fs.String("data-dir", envOr(env, "PORTRAIT_DATA_DIR", "./portrait-data"), "data directory (env PORTRAIT_DATA_DIR)")
@@ -119,14 +144,14 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 	dataDir, publicURL := dataFlags(fs, env)
 	typ := fs.String("type", string(portrait.TypeWhatsApp), "instance type for create: whatsapp or v3 (MAX)")
 	engine := fs.String("engine", defaultEngine, "engine for create: "+strings.Join(engineNames(), ", "))
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return ErrUsage
 	}
 	switch sub {
-	case "create", "list", "delete", "rotate-token":
+	case "create", "list", "delete", "rotate-token", "set-credential":
 	default:
 		fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
 		return ErrUsage
@@ -203,6 +228,24 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "deleted instance %d\n", id)
 		return nil
+	case "set-credential":
+		id, err := idArg()
+		if err != nil {
+			return err
+		}
+		if env.Stdin == nil {
+			return errors.New("portrait: set-credential reads the secret from standard input")
+		}
+		line, err := bufio.NewReader(io.LimitReader(env.Stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("portrait: reading the secret from standard input: %w", err)
+		}
+		if err := reg.SetCredential(ctx, id, strings.TrimSpace(line)); err != nil {
+			return fmt.Errorf("portrait: set-credential %d: %w", id, err)
+		}
+		fmt.Fprintf(env.Stdout, "stored the credential of instance %d\n", id)
+		fmt.Fprintf(env.Stderr, "A running server uses it from the instance's next reboot (GET …/reboot/{apiTokenInstance}), or set it through the admin API to apply it at once.\n")
+		return nil
 	case "rotate-token":
 		id, err := idArg()
 		if err != nil {
@@ -232,7 +275,7 @@ func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	server := fs.String("server", envOr(env, "PORTRAIT_PUBLIC_URL", "http://127.0.0.1:8780"), "the server's base URL (env PORTRAIT_PUBLIC_URL)")
 	token := fs.String("admin-token", env.Getenv("PORTRAIT_ADMIN_TOKEN"), "the server's admin token (env PORTRAIT_ADMIN_TOKEN)")
 	author := fs.String("author", "", "for set-picture on a group: who changed it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

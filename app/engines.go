@@ -2,11 +2,15 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/config"
+	maxweb "github.com/portrait-dev/portrait/max"
+	"github.com/portrait-dev/portrait/maxbot"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
 	"github.com/portrait-dev/portrait/whatsapp"
@@ -52,6 +56,44 @@ var engineMakers = []struct {
 		}
 		return wa, func() { _ = wa.Close() }, nil
 	}},
+	{maxweb.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+		roots, err := rootCAs(cfg.MaxRootCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--max-root-ca: %w", err)
+		}
+		e := maxweb.New(store, maxweb.Options{URL: cfg.MaxURL, AppVersion: cfg.MaxAppVersion, RootCAs: roots,
+			PictureHosts: cfg.MaxPictureHosts, Logger: log})
+		return e, func() { _ = e.Close() }, nil
+	}},
+	{maxbot.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+		roots, err := rootCAs(cfg.MaxBotRootCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--maxbot-root-ca: %w", err)
+		}
+		e := maxbot.New(store, maxbot.Options{BaseURL: cfg.MaxBotURL, RootCAs: roots, PictureHosts: cfg.MaxBotPictureHosts,
+			RateLimit: cfg.MaxBotRateLimit, Logger: log})
+		return e, func() { _ = e.Close() }, nil
+	}},
+}
+
+// rootCAs returns the system's root certificates plus those in the PEM
+// file; nil (the system's alone) when file is "".
+func rootCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificate in %s", file)
+	}
+	return pool, nil
 }
 
 // engineNames lists the engines' names.

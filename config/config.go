@@ -57,6 +57,16 @@ type Config struct {
 	WhatsAppMaxPictureBytes int64
 	WhatsAppDeviceName      string
 
+	MaxURL          string
+	MaxAppVersion   string
+	MaxRootCA       string
+	MaxPictureHosts []string
+
+	MaxBotURL          string
+	MaxBotRootCA       string
+	MaxBotPictureHosts []string
+	MaxBotRateLimit    float64
+
 	SandboxWorld               string
 	SandboxLatency             time.Duration
 	SandboxPictureCooldown     time.Duration
@@ -163,6 +173,22 @@ func Settings() []Setting {
 		{"whatsapp-max-picture-bytes", "PORTRAIT_WHATSAPP_MAX_PICTURE_BYTES", "5242880", "whatsapp engine: largest picture downloaded from WhatsApp's servers (5 MiB); larger ones fail the lookup", i64(func(c *Config) *int64 { return &c.WhatsAppMaxPictureBytes })},
 		{"whatsapp-device-name", "PORTRAIT_WHATSAPP_DEVICE_NAME", "portrait", "whatsapp engine: the name the phone shows under Linked devices", str(func(c *Config) *string { return &c.WhatsAppDeviceName })},
 
+		{"max-url", "PORTRAIT_MAX_URL", "wss://ws-api.oneme.ru/websocket", "max engine: MAX's WebSocket endpoint for user accounts (the unofficial web protocol)", wsURL(func(c *Config) *string { return &c.MaxURL })},
+		{"max-app-version", "PORTRAIT_MAX_APP_VERSION", "26.7.15", "max engine: the web client version announced to MAX, which refuses logins from versions it considers too old; see docs/max-smoke-test.md for how to read the current one", str(func(c *Config) *string { return &c.MaxAppVersion })},
+		{"max-root-ca", "PORTRAIT_MAX_ROOT_CA", "", "max engine: PEM file of root certificates to trust besides the system's for MAX's servers", str(func(c *Config) *string { return &c.MaxRootCA })},
+		{"max-picture-hosts", "PORTRAIT_MAX_PICTURE_HOSTS", "oneme.ru,max.ru,okcdn.ru,mycdn.me", "max engine: hosts pictures may be downloaded from and uploaded to, over https only (a name allows its subdomains; host:port allows exactly that)", list(func(c *Config) *[]string { return &c.MaxPictureHosts })},
+		{"maxbot-url", "PORTRAIT_MAXBOT_URL", "https://platform-api2.max.ru", "maxbot engine: the MAX Bot API's address", httpsURL(func(c *Config) *string { return &c.MaxBotURL })},
+		{"maxbot-root-ca", "PORTRAIT_MAXBOT_ROOT_CA", "", "maxbot engine: PEM file of root certificates to trust besides the system's (MAX's documentation asks clients to trust the Russian Ministry of Digital Development's root)", str(func(c *Config) *string { return &c.MaxBotRootCA })},
+		{"maxbot-picture-hosts", "PORTRAIT_MAXBOT_PICTURE_HOSTS", "oneme.ru,max.ru,okcdn.ru,mycdn.me", "maxbot engine: hosts pictures may come from and uploads go to, besides the API's own (https only)", list(func(c *Config) *[]string { return &c.MaxBotPictureHosts })},
+		{"maxbot-rate-limit", "PORTRAIT_MAXBOT_RATE_LIMIT", "30", "maxbot engine: requests per second one bot token may make (MAX's limit is 30); requests wait for their turn", func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return errors.New("must be a number of requests per second > 0")
+			}
+			c.MaxBotRateLimit = f
+			return nil
+		}},
+
 		{"sandbox-world", "PORTRAIT_SANDBOX_WORLD", "", "JSON file that seeds the world of new sandbox instances (see sandbox/WORLD.md); empty uses the built-in demo world", str(func(c *Config) *string { return &c.SandboxWorld })},
 		{"sandbox-latency", "PORTRAIT_SANDBOX_LATENCY", "50ms", "latency the sandbox adds to every messenger call", dur(func(c *Config) *time.Duration { return &c.SandboxLatency })},
 		{"sandbox-picture-cooldown", "PORTRAIT_SANDBOX_PICTURE_COOLDOWN", "10s", "a second picture change of the same target within this window gets WhatsApp's rate-overlimit; 0 switches it off", dur(func(c *Config) *time.Duration { return &c.SandboxPictureCooldown })},
@@ -171,6 +197,44 @@ func Settings() []Setting {
 		{"sandbox-faults", "PORTRAIT_SANDBOX_FAULTS", "true", "false switches off every simulated fault (timeouts, upstream rate limits)", boolean(func(c *Config) *bool { return &c.SandboxFaults })},
 		{"sandbox-start-delay", "PORTRAIT_SANDBOX_START_DELAY", "500ms", "how long a sandbox instance reports 'starting' after the server starts or it reboots", dur(func(c *Config) *time.Duration { return &c.SandboxStartDelay })},
 		{"sandbox-qr-rotate", "PORTRAIT_SANDBOX_QR_ROTATE", "20s", "how often the sandbox's QR code changes, as WhatsApp's does", dur(func(c *Config) *time.Duration { return &c.SandboxQRRotate })},
+	}
+}
+
+// list reads a comma-separated list; empty entries are dropped.
+func list(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+		*field(c) = out
+		return nil
+	}
+}
+
+// wsURL reads a wss:// URL.
+func wsURL(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "wss" || u.Host == "" {
+			return errors.New("must be an absolute wss:// URL")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// httpsURL reads an https:// URL.
+func httpsURL(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return errors.New("must be an absolute https:// URL")
+		}
+		*field(c) = strings.TrimRight(v, "/")
+		return nil
 	}
 }
 

@@ -119,6 +119,9 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		TypeInstance string `json:"typeInstance"`
 		Engine       string `json:"engine"`
+		// Credential is the secret the engine needs, if any (maxbot: the
+		// bot token).
+		Credential string `json:"credential"`
 	}
 	body, e := readJSONBody(w, r)
 	if e != nil {
@@ -143,6 +146,15 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, validation("%v", err))
 		return
+	}
+	if in.Credential != "" {
+		if err := s.Instances.SetCredential(r.Context(), h.ID(), in.Credential); err != nil {
+			if derr := s.Instances.Delete(r.Context(), h.ID()); derr != nil {
+				s.Log.Warn("removing an instance whose credential was refused", "idInstance", int64(h.ID()), "err", derr)
+			}
+			s.fail(w, r, credentialError(err))
+			return
+		}
 	}
 	info := s.info(h)
 	info.APITokenInstance = token
@@ -175,6 +187,40 @@ func (s *Server) adminDeleteInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	s.limits.forget(h.ID())
 	writeJSON(w, http.StatusOK, map[string]bool{"deleted": true})
+}
+
+// adminCredential gives an instance the secret its engine needs:
+// {"credential": "…"} (an empty one forgets it).
+func (s *Server) adminCredential(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.adminInstanceOf(w, r)
+	if !ok {
+		return
+	}
+	body, e := readJSONBody(w, r)
+	if e != nil {
+		s.fail(w, r, e)
+		return
+	}
+	var in struct {
+		Credential *string `json:"credential"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Credential == nil {
+		s.fail(w, r, validation(`the body must be {"credential": "<secret>"}; an empty secret forgets the stored one`))
+		return
+	}
+	if err := s.Instances.SetCredential(r.Context(), h.ID(), *in.Credential); err != nil {
+		s.fail(w, r, credentialError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"saved": true})
+}
+
+// credentialError is the reply to a credential that was not accepted.
+func credentialError(err error) *apiError {
+	if errors.Is(err, portrait.ErrStorage) {
+		return internal(err, "the credential could not be stored")
+	}
+	return validation("the credential was not accepted: %v", err)
 }
 
 func (s *Server) adminRotateToken(w http.ResponseWriter, r *http.Request) {

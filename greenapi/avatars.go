@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/picture"
 )
 
 // getAvatar: POST {"chatId": …} → {"urlAvatar", "available"}.
@@ -64,8 +65,7 @@ func (s *Server) setProfilePicture(q *request) *apiError {
 		return e
 	}
 	av, err := s.Avatars.Set(q.ctx(), q.h, portrait.ChatID{}, selfChat(q.h), up.file)
-	if errors.Is(err, portrait.ErrUpstreamRateLimit) {
-		reason := msgRateOverlimit
+	if reason, ok := refusal(err); ok {
 		writeJSON(q.w, http.StatusOK, setProfilePictureReply{Reason: &reason})
 		return nil
 	}
@@ -115,8 +115,8 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	}
 	if group.Kind() != portrait.KindGroup {
 		// A well-formed id that is not a group: GREEN-API answers as for an
-		// unknown group.
-		if _, err := s.Avatars.Normalize(q.ctx(), up.file); err != nil {
+		// unknown group, and nothing is decoded for it.
+		if _, err := picture.Sniff(up.file); err != nil {
 			return engineError(err, "set the group picture")
 		}
 		return fail(reasonTimedOut)
@@ -135,7 +135,24 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	case errors.Is(err, portrait.ErrNotGroupAdmin):
 		return fail(portrait.ErrNotGroupAdmin.Error())
 	}
+	if reason, ok := refusal(err); ok {
+		return fail(reason)
+	}
 	return engineError(err, "set the picture of group "+group.String())
+}
+
+// refusal is the reason of a set…Picture reply of false, when err is the
+// messenger's refusal rather than a failure: its rate limit, a change it
+// refused (its text says why, as the engine words it for people), or one it
+// cannot make.
+func refusal(err error) (string, bool) {
+	switch {
+	case errors.Is(err, portrait.ErrUpstreamRateLimit):
+		return msgRateOverlimit, true
+	case errors.Is(err, portrait.ErrRefused), errors.Is(err, portrait.ErrUnsupported):
+		return err.Error(), true
+	}
+	return "", false
 }
 
 // reasonTimedOut is GREEN-API's reason for an unknown or wrong group id.

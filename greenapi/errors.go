@@ -90,6 +90,8 @@ func Reason(err error) string {
 		return msgRateOverlimit
 	case errors.Is(err, portrait.ErrUpstreamPicture):
 		return portrait.ErrUpstreamPicture.Error()
+	case errors.Is(err, portrait.ErrUnsupported), errors.Is(err, portrait.ErrRefused):
+		return err.Error()
 	case errors.Is(err, portrait.ErrStorage):
 		return "portrait could not store the picture; the lookup will work again once the server's storage does"
 	}
@@ -118,11 +120,14 @@ func engineError(err error, action string) *apiError {
 	case errors.Is(err, picture.ErrEmpty):
 		return newError(http.StatusBadRequest, msgFileEmpty)
 	case errors.Is(err, picture.ErrUnsupported):
-		return newError(http.StatusBadRequest, "%s: the file is not a JPEG, PNG, WebP or GIF picture (%v)", msgUnsupported, err)
+		return newError(http.StatusBadRequest, "%s: the file is not a JPEG, PNG, WebP, GIF, AVIF or HEIC picture (%v)", msgUnsupported, err)
 	case errors.Is(err, picture.ErrTooLarge):
 		return validation("%v; send a smaller picture (the limit is set by PORTRAIT_MAX_PIXELS)", err)
 	case errors.Is(err, portrait.ErrUnavailable):
 		return newError(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
+	case errors.Is(err, portrait.ErrUnsupported), errors.Is(err, portrait.ErrRefused):
+		// Written for people by the engine, e.g. what a MAX bot can see.
+		return newError(http.StatusUnprocessableEntity, "Unprocessable Entity: could not %s: %v", action, err)
 	case errors.Is(err, portrait.ErrUpstreamPicture):
 		return &apiError{status: http.StatusBadGateway, detail: err,
 			message: fmt.Sprintf("Bad Gateway: could not %s: %v", action, err)}

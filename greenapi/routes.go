@@ -105,6 +105,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/instances/{id}/qr", s.admin(s.adminQR))
 	mux.Handle("POST /admin/instances/{id}/profile-picture", s.admin(s.adminProfilePicture))
 	mux.Handle("POST /admin/instances/{id}/rotate-token", s.admin(s.adminRotateToken))
+	mux.Handle("POST /admin/instances/{id}/credential", s.admin(s.adminCredential))
 	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.adminSandboxWorld))
 	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.adminSandboxUpdate))
 	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.adminSandboxScan))

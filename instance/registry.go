@@ -326,6 +326,19 @@ func (r *Registry) SetSettings(ctx context.Context, id portrait.InstanceID, s po
 	return nil
 }
 
+// SetCredential implements portrait.Instances.
+func (r *Registry) SetCredential(ctx context.Context, id portrait.InstanceID, secret string) error {
+	l := r.get(id)
+	if l == nil {
+		return fmt.Errorf("instance %d: %w", id, portrait.ErrUnknownInstance)
+	}
+	c, ok := r.engines[l.engine].(portrait.Credentialed)
+	if !ok {
+		return fmt.Errorf("%w: the %s engine takes no credential", portrait.ErrUnsupported, l.engine)
+	}
+	return c.SetCredential(ctx, id, secret)
+}
+
 // Close closes every session.
 func (r *Registry) Close() {
 	r.changeMu.Lock()

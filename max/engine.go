@@ -72,7 +72,7 @@ var (
 	// ErrRefused is wrapped by the errors of SetPicture when MAX refused to
 	// change a picture for a reason portrait has no sentinel for; the
 	// message carries MAX's own error code and text.
-	ErrRefused = errors.New("MAX refused the change")
+	ErrRefused = portrait.ErrRefused
 )
 
 // Options tune the engine. Zero fields take the defaults above.

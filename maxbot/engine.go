@@ -62,7 +62,7 @@ var (
 	// ErrRefused is wrapped by the errors of SetPicture when the Bot API
 	// refused for a reason portrait has no sentinel for; the message
 	// carries the API's code and text.
-	ErrRefused = errors.New("the MAX Bot API refused the change")
+	ErrRefused = portrait.ErrRefused
 	// ErrBadToken is returned by SetToken for a value that cannot be a bot
 	// token.
 	ErrBadToken = errors.New("maxbot: not a bot token")
@@ -241,6 +241,12 @@ func (e *Engine) SetToken(ctx context.Context, id portrait.InstanceID, token str
 		s.setToken(token)
 	}
 	return nil
+}
+
+// SetCredential implements portrait.Credentialed: the secret is the bot
+// token.
+func (e *Engine) SetCredential(ctx context.Context, id portrait.InstanceID, secret string) error {
+	return e.SetToken(ctx, id, secret)
 }
 
 // SetToken stores token as instance id's bot token in kv (an empty token

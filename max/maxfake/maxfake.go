@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -186,6 +187,11 @@ func (s *Server) URL() string { return "wss" + strings.TrimPrefix(s.srv.URL, "ht
 
 // Host is the "host:port" of the picture and upload addresses.
 func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
+
+// CertPEM is the server's test certificate in PEM, for a root CA file.
+func (s *Server) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // CertPool trusts the server's test certificate.
 func (s *Server) CertPool() *x509.CertPool {

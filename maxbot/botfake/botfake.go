@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -123,6 +124,11 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Host is its "host:port".
 func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
+
+// CertPEM is the server's test certificate in PEM, for a root CA file.
+func (s *Server) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // CertPool trusts the test certificate.
 func (s *Server) CertPool() *x509.CertPool {
