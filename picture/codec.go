@@ -168,11 +168,14 @@ func (j *job) estimate() estimate {
 			}
 			e.decode = int64(s * s * (1 + chroma))
 			if f.progressive {
-				// Every block's coefficients, 2 bytes each.
+				// The coefficients of the kept blocks, 2 bytes each, and a
+				// 64-bit mask for every other block.
+				_, _, _, mx0, my0, mx1, my1 := f.keptMCUs(n)
 				hmax, vmax := f.comps[0].h, f.comps[0].v
 				mcus := int64((f.width+8*hmax-1)/(8*hmax)) * int64((f.height+8*vmax-1)/(8*vmax))
+				kept := int64(mx1-mx0) * int64(my1-my0)
 				for _, c := range f.comps {
-					e.decode += mcus * int64(c.h*c.v) * 128
+					e.decode += int64(c.h*c.v) * (kept*128 + mcus*8)
 				}
 			}
 			side = (side*n + 7) / 8

@@ -26,17 +26,28 @@ const maxBandPerComponent = 1024
 // writes. It is refused outright: image/jpeg would spend the same time.
 var errJPEGScans = errors.New("jpeg: too many progressive scans")
 
-// progComp is the coefficient store of one component.
+// progComp is the coefficient store of one component. Only the blocks
+// that cover the centred square keep their coefficients; of the others
+// only which coefficients are non-zero is kept (refinement scans code
+// their bits differently for zero and non-zero coefficients).
 type progComp struct {
-	bw, bh int     // blocks per row and rows of blocks, padded to whole MCUs
-	cw, ch int     // blocks that the component itself covers
-	coef   []int16 // 64 per block, in zig-zag order
-	band   int     // coefficients coded so far by its scans (se-ss+1 each)
+	bw, bh   int      // blocks per row and rows of blocks, padded to whole MCUs
+	cw, ch   int      // blocks that the component itself covers
+	ix0, iy0 int      // first kept block
+	iw, ih   int      // kept blocks per row, rows of kept blocks
+	coef     []int16  // 64 per kept block, in zig-zag order
+	nonzero  []uint64 // per block outside the kept ones: bit k for coefficient k
+	band     int      // coefficients coded so far by its scans (se-ss+1 each)
 }
 
-// block returns the coefficients of block (bx, by).
-func (p *progComp) block(bx, by int) *[64]int16 {
-	i := 64 * (by*p.bw + bx)
+// kept returns the coefficients of block (bx, by), or nil when it is not
+// kept.
+func (p *progComp) kept(bx, by int) *[64]int16 {
+	x, y := bx-p.ix0, by-p.iy0
+	if uint(x) >= uint(p.iw) || uint(y) >= uint(p.ih) {
+		return nil
+	}
+	i := 64 * (y*p.iw + x)
 	return (*[64]int16)(p.coef[i : i+64])
 }
 
@@ -46,6 +57,7 @@ func (f *jpegFrame) decodeProgressive(data []byte, pos int, n int) (*planar, ima
 	hmax, vmax := f.comps[0].h, f.comps[0].v
 	mcusX := (f.width + 8*hmax - 1) / (8 * hmax)
 	mcusY := (f.height + 8*vmax - 1) / (8 * vmax)
+	_, _, _, mx0, my0, mx1, my1 := f.keptMCUs(n)
 	pc := make([]progComp, len(f.comps))
 	for i := range f.comps {
 		c := &f.comps[i]
@@ -53,7 +65,10 @@ func (f *jpegFrame) decodeProgressive(data []byte, pos int, n int) (*planar, ima
 		p.bw, p.bh = mcusX*c.h, mcusY*c.v
 		p.cw = ((f.width*c.h+hmax-1)/hmax + 7) / 8
 		p.ch = ((f.height*c.v+vmax-1)/vmax + 7) / 8
-		p.coef = make([]int16, 64*p.bw*p.bh)
+		p.ix0, p.iy0 = mx0*c.h, my0*c.v
+		p.iw, p.ih = (mx1-mx0)*c.h, (my1-my0)*c.v
+		p.coef = make([]int16, 64*p.iw*p.ih)
+		p.nonzero = make([]uint64, p.bw*p.bh)
 	}
 	for {
 		m, seg, next, ok := jpegSegment(data, pos)
@@ -175,6 +190,30 @@ func (f *jpegFrame) progressiveScan(data, seg []byte, pos int, pc []progComp) (i
 		}
 		return s.acRefine(&f.comps[ci], b)
 	}
+	// visit decodes block (bx, by) of component ci into its coefficients,
+	// or, for a block that is not kept, into a scratch block that stands
+	// for it: zero and non-zero as before, the values do not matter.
+	var scratch [64]int16
+	visit := func(ci, bx, by int) bool {
+		p := &pc[ci]
+		if b := p.kept(bx, by); b != nil {
+			return block(ci, b)
+		}
+		if ss == 0 {
+			return block(ci, &scratch) // DC: only the predictor matters
+		}
+		m := &p.nonzero[by*p.bw+bx]
+		for k := ss; k <= se; k++ {
+			scratch[k] = int16(*m >> k & 1)
+		}
+		ok := block(ci, &scratch)
+		for k := ss; k <= se; k++ {
+			if scratch[k] != 0 {
+				*m |= 1 << k
+			}
+		}
+		return ok
+	}
 	mcu, rst := 0, byte(0)
 	next := func() bool {
 		if f.restart > 0 && mcu > 0 && mcu%f.restart == 0 {
@@ -194,10 +233,9 @@ func (f *jpegFrame) progressiveScan(data, seg []byte, pos int, pc []progComp) (i
 	if ns == 1 {
 		// Not interleaved: the component's own blocks, row by row.
 		ci := scan[0]
-		p := &pc[ci]
-		for by := 0; by < p.ch; by++ {
-			for bx := 0; bx < p.cw; bx++ {
-				if !next() || !block(ci, p.block(bx, by)) {
+		for by := 0; by < pc[ci].ch; by++ {
+			for bx := 0; bx < pc[ci].cw; bx++ {
+				if !next() || !visit(ci, bx, by) {
 					return 0, errFallback
 				}
 			}
@@ -215,7 +253,7 @@ func (f *jpegFrame) progressiveScan(data, seg []byte, pos int, pc []progComp) (i
 					c := &f.comps[ci]
 					for y := 0; y < c.v; y++ {
 						for x := 0; x < c.h; x++ {
-							if !block(ci, pc[ci].block(mx*c.h+x, my*c.v+y)) {
+							if !visit(ci, mx*c.h+x, my*c.v+y) {
 								return 0, errFallback
 							}
 						}
@@ -416,7 +454,7 @@ func (f *jpegFrame) progressiveOutput(pc []progComp, n int) (*planar, image.Rect
 		c := &f.comps[ci]
 		for by := my0 * c.v; by < my1*c.v; by++ {
 			for bx := mx0 * c.h; bx < mx1*c.h; bx++ {
-				coef := pc[ci].block(bx, by)
+				coef := pc[ci].kept(bx, by)
 				px := (bx - mx0*c.h) * n
 				py := (by - my0*c.v) * n
 				if n == 1 {

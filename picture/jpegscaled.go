@@ -721,21 +721,28 @@ func (f *jpegFrame) parseSOS(seg []byte) error {
 	return nil
 }
 
-// region works out, at n pixels of each 8, the picture's rectangle and
-// the MCUs [mx0, mx1) × [my0, my1) that cover its centred square, and
-// returns planes for them (each component's pix allocated).
-func (f *jpegFrame) region(n int) (p *planar, canvas image.Rectangle, mx0, my0, mx1, my1 int) {
+// keptMCUs works out, at n pixels of each 8, the picture's rectangle,
+// the MCU size in output pixels and the MCUs [mx0, mx1) × [my0, my1) that
+// cover its centred square.
+func (f *jpegFrame) keptMCUs(n int) (mw, mh int, canvas image.Rectangle, mx0, my0, mx1, my1 int) {
 	ws, hs := (f.width*n+7)/8, (f.height*n+7)/8
 	canvas = image.Rect(0, 0, ws, hs)
 	sq := centreSquare(canvas)
-
 	hmax, vmax := f.comps[0].h, f.comps[0].v
-	mw, mh := hmax*n, vmax*n // MCU size in output pixels
+	mw, mh = hmax*n, vmax*n
 	mcusX := (f.width + 8*hmax - 1) / (8 * hmax)
 	mcusY := (f.height + 8*vmax - 1) / (8 * vmax)
 	mx0, mx1 = sq.Min.X/mw, min((sq.Max.X+mw-1)/mw, mcusX)
 	my0, my1 = sq.Min.Y/mh, min((sq.Max.Y+mh-1)/mh, mcusY)
+	return mw, mh, canvas, mx0, my0, mx1, my1
+}
 
+// region works out, at n pixels of each 8, the picture's rectangle and
+// the MCUs [mx0, mx1) × [my0, my1) that cover its centred square, and
+// returns planes for them (each component's pix allocated).
+func (f *jpegFrame) region(n int) (p *planar, canvas image.Rectangle, mx0, my0, mx1, my1 int) {
+	mw, mh, canvas, mx0, my0, mx1, my1 := f.keptMCUs(n)
+	hmax, vmax := f.comps[0].h, f.comps[0].v
 	p = &planar{
 		rect: image.Rect(mx0*mw, my0*mh, mx1*mw, my1*mh),
 		fx:   1, fy: 1,
