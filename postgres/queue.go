@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -338,49 +337,35 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 		}
 		return 0, nil
 	}
-	rows := newNotificationRows([]portrait.Notification{*n})
+	// One round trip: a batch runs as one implicit transaction, and an
+	// error in any statement rolls all of it back.
 	var receipt int64
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		receipt = 0
-		// The instance's row first, as Enqueue and DeleteInstance lock
-		// it before they touch the instance's jobs: no deadlock.
-		locked, err := queryIDs(ctx, tx, lockInstances, rows.lock)
-		if err != nil {
-			return err
+	b := &pgx.Batch{}
+	// The instance's row first, as Enqueue and DeleteInstance lock it
+	// before they touch the instance's jobs and notifications: receipt
+	// ids stay in order, and there is no deadlock. A missing instance
+	// locks nothing; the insert below then fails on the foreign key, and
+	// the whole batch with it, keeping the job.
+	b.Queue(lockInstances, []int64{int64(n.Instance)})
+	// The job's row next: a concurrent FinishJob of the same job waits,
+	// and then finds it gone.
+	b.Queue(`SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, j.ID)
+	// The notification, only if the job is still there.
+	b.Queue(`INSERT INTO notifications (id, instance_id, body, created_at)
+		SELECT nextval(pg_get_serial_sequence('notifications', 'id')), $2, $3, $4
+		WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+		RETURNING id`, j.ID, int64(n.Instance), nonNil(n.Body), n.CreatedAt).Query(func(rows pgx.Rows) error {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		receipt = 0 // a batch run again after a deadlock runs this again
+		if len(ids) == 1 {
+			receipt = ids[0]
 		}
-		// The job's row next: FOR UPDATE waits for a merge in progress.
-		var version int64
-		err = tx.QueryRow(ctx, `SELECT version FROM jobs WHERE id = $1 FOR UPDATE`, j.ID).Scan(&version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // gone: finished before, or its instance deleted
-		}
-		if err != nil {
-			return err
-		}
-		if len(locked) == 0 {
-			return fmt.Errorf("instance %d: %w", n.Instance, portrait.ErrNotFound)
-		}
-		stmt := `DELETE FROM jobs WHERE id = $1`
-		if version != j.Version {
-			// Merged into while it ran: kept, to run again, unclaimed.
-			stmt = `UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1`
-		}
-		if _, err := tx.Exec(ctx, stmt, j.ID); err != nil {
-			return err
-		}
-		ids, err := queryIDs(ctx, tx, insertNotifications, rows.instances, rows.bodies, rows.created)
-		if err != nil {
-			return err
-		}
-		if len(ids) != 1 {
-			return fmt.Errorf("%d receipt ids for one notification", len(ids))
-		}
-		receipt = ids[0]
-		return nil
+		return err
 	})
-	if sqlState(err) == codeForeignKey {
-		err = fmt.Errorf("%w: %w", portrait.ErrNotFound, err)
-	}
+	// Deleted if unchanged; kept without its claim if merged into.
+	b.Queue(`DELETE FROM jobs WHERE id = $1 AND version = $2`, j.ID, j.Version)
+	b.Queue(`UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1 AND version <> $2`, j.ID, j.Version)
+	err := db.runBatch(ctx, b)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: finish job %d: %w", j.ID, err)
 	}
