@@ -1,0 +1,108 @@
+// Command libvips compares portrait's picture pipeline with libvips on the
+// same pictures in the same process and the same run.
+//
+//	sudo ./install.sh                 # Debian: libvips-dev (cgo headers and libraries)
+//	go run -tags nodynamic .          # 5 rounds of every format
+//	go run -tags nodynamic . -rounds 1 -formats jpeg-12MP,png-12MP
+//	go run -tags nodynamic . -profile heic-12MP -cpuprofile /tmp/heic.pprof
+//
+// It lives in a module of its own so that portrait's module stays pure Go:
+// this one needs cgo for govips. The nodynamic tag makes the AVIF and HEIC
+// decoders that portrait uses run their WebAssembly builds, as a portrait
+// built without cgo does, instead of loading a system libheif.
+//
+// For each format it makes one input from the same deterministic
+// "photographic" picture (smooth gradients, texture and noise in luma and
+// chroma): baseline JPEGs with image/jpeg (quality 90, 4:2:0), the PNG
+// with image/png, and the progressive JPEG, WebP, HEIC and AVIF with
+// libvips' savers (quality 90). Then, in rounds that alternate which goes
+// first, it runs
+//
+//   - portrait: picture.Process, which makes a 640×640 and a 96×96 JPEG
+//     (quality 85) of the centred square;
+//   - libvips: vips_thumbnail_buffer to 640×640 with a centre crop, saved
+//     as a quality 85 JPEG without metadata, then thumbnailed to 96×96 and
+//     saved the same way: the same two outputs.
+//
+// libvips runs with one worker thread (vips_concurrency_set(1)) and its
+// operation cache off, as portrait decodes each picture on one goroutine;
+// both run on the same OS and Go runtime.
+//
+// Reported per format: the median wall time of each, their ratio, the peak
+// resident memory above the baseline (VmHWM after resetting it through
+// /proc/self/clear_refs, minus VmRSS before; the Go heap is collected and
+// returned and malloc_trim run before each call), and the quality: PSNR of
+// each 640×640 output against a reference made from the original pixels
+// (exact area-average of the centred square down to 640×640).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 5, "measured rounds per format")
+	formats := flag.String("formats", "", "comma-separated formats to run (default all): "+strings.Join(allFormats(), ","))
+	profile := flag.String("profile", "", "instead of comparing, run portrait 10 times on this format under a CPU profile")
+	cpuprofile := flag.String("cpuprofile", "", "file for the CPU profile of -profile")
+	save := flag.String("save", "", "also write each input to this directory (as <format>.<ext>)")
+	flag.Parse()
+	saveDir = *save
+
+	vips.LoggingSettings(nil, vips.LogLevelError)
+	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheSize: 0, MaxCacheMem: 0, MaxCacheFiles: 0})
+	defer vips.Shutdown()
+
+	if *profile != "" {
+		if err := runProfile(*profile, *cpuprofile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	want := allFormats()
+	if *formats != "" {
+		want = strings.Split(*formats, ",")
+	}
+	if err := compare(want, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func runProfile(format, file string) error {
+	in, err := makeInput(format)
+	if err != nil {
+		return err
+	}
+	if _, err := runPortrait(in.data); err != nil {
+		return err
+	}
+	if file == "" {
+		return fmt.Errorf("-profile needs -cpuprofile")
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		if _, err := runPortrait(in.data); err != nil {
+			return err
+		}
+	}
+	pprof.StopCPUProfile()
+	fmt.Printf("%s: 10 runs in %v; profile in %s\n", format, time.Since(start).Round(time.Millisecond), file)
+	return nil
+}
