@@ -96,7 +96,7 @@ func TestCrashLosesNoAcknowledgedNotification(t *testing.T) {
 	defer recv.Close()
 
 	data := filepath.Join(dir, "data")
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--admin-token", adminToken,
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--admin-token", adminToken, "--whatsapp-version", servertest.TestWhatsAppVersion,
 		"--webhook-allow", "127.0.0.0/8", "--webhook-backoff-min", "50ms", "--webhook-backoff-max", "200ms",
 		"--sandbox-latency", "0", "--sandbox-start-delay", "0", "--rate-limits", "*=0", "--log-level", "warn"}
 	first := startChild(t, bin, args...)

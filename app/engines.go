@@ -49,6 +49,7 @@ var engineMakers = []struct {
 			DownloadTimeout: cfg.WhatsAppDownloadTimeout,
 			MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
 			DeviceName:      cfg.WhatsAppDeviceName,
+			Version:         cfg.WhatsAppVersion,
 			Logger:          log,
 		})
 		if err != nil {
@@ -94,6 +95,12 @@ func rootCAs(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("no PEM certificate in %s", file)
 	}
 	return pool, nil
+}
+
+// runner is an engine with background work of its own while a server runs
+// (the whatsapp engine keeps its announced version current).
+type runner interface {
+	Run(ctx context.Context)
 }
 
 // engineNames lists the engines' names.

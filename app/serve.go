@@ -83,6 +83,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeEngines() // after reg.Close, which closes the sessions
+	runCtx, stopRunners := context.WithCancel(ctx)
+	defer stopRunners()
+	for _, e := range engines {
+		if r, ok := e.(runner); ok {
+			go r.Run(runCtx)
+		}
+	}
 	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Logger: log})
 	hub := notify.New(store, avatars, reg, notify.Options{
 		Debounce:     cfg.ChangeDebounce,

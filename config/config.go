@@ -56,6 +56,7 @@ type Config struct {
 	WhatsAppDownloadTimeout time.Duration
 	WhatsAppMaxPictureBytes int64
 	WhatsAppDeviceName      string
+	WhatsAppVersion         string
 
 	MaxURL          string
 	MaxAppVersion   string
@@ -172,6 +173,19 @@ func Settings() []Setting {
 		{"whatsapp-download-timeout", "PORTRAIT_WHATSAPP_DOWNLOAD_TIMEOUT", "20s", "whatsapp engine: how long downloading one picture from WhatsApp's servers may take", dur(func(c *Config) *time.Duration { return &c.WhatsAppDownloadTimeout })},
 		{"whatsapp-max-picture-bytes", "PORTRAIT_WHATSAPP_MAX_PICTURE_BYTES", "5242880", "whatsapp engine: largest picture downloaded from WhatsApp's servers (5 MiB); larger ones fail the lookup", i64(func(c *Config) *int64 { return &c.WhatsAppMaxPictureBytes })},
 		{"whatsapp-device-name", "PORTRAIT_WHATSAPP_DEVICE_NAME", "portrait", "whatsapp engine: the name the phone shows under Linked devices", str(func(c *Config) *string { return &c.WhatsAppDeviceName })},
+		{"whatsapp-version", "PORTRAIT_WHATSAPP_VERSION", "", "whatsapp engine: pins the WhatsApp Web version announced (e.g. 2.3000.1012345678); empty asks WhatsApp for its current one at start and daily, keeping the built-in one when it cannot be asked (the log says which is in use)", func(c *Config, v string) error {
+			parts := strings.Split(v, ".")
+			if len(parts) != 3 {
+				return errors.New("must be a version such as 2.3000.1012345678")
+			}
+			for _, p := range parts {
+				if _, err := strconv.ParseUint(p, 10, 32); err != nil {
+					return errors.New("must be a version such as 2.3000.1012345678")
+				}
+			}
+			c.WhatsAppVersion = v
+			return nil
+		}},
 
 		{"max-url", "PORTRAIT_MAX_URL", "wss://ws-api.oneme.ru/websocket", "max engine: MAX's WebSocket endpoint for user accounts (the unofficial web protocol)", wsURL(func(c *Config) *string { return &c.MaxURL })},
 		{"max-app-version", "PORTRAIT_MAX_APP_VERSION", "26.7.15", "max engine: the web client version announced to MAX, which refuses logins from versions it considers too old; see docs/max-smoke-test.md for how to read the current one", str(func(c *Config) *string { return &c.MaxAppVersion })},

@@ -80,6 +80,12 @@ type Options struct {
 	// the phone. WhatsApp accepts only "Browser (OS)" with a common browser
 	// and OS, so it is not the device name.
 	PairingClient string
+	// Version pins the WhatsApp Web version announced ("2.3000.1012345678");
+	// empty keeps it current by asking WhatsApp (see Run).
+	Version string
+	// VersionCheck is how often Run asks WhatsApp for its current web
+	// version.
+	VersionCheck time.Duration
 	// Logger receives the engine's logs, including whatsmeow's (never
 	// protocol dumps, QR codes or message contents); nil means
 	// slog.Default().
@@ -87,6 +93,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.VersionCheck <= 0 {
+		o.VersionCheck = DefaultVersionCheck
+	}
 	if o.DownloadTimeout <= 0 {
 		o.DownloadTimeout = DefaultDownloadTimeout
 	}
@@ -136,6 +145,11 @@ type Engine struct {
 	healthEvery  time.Duration // how often a healthy connection is looked at
 	storeTimeout time.Duration // bound on KV writes made from whatsmeow's goroutines
 
+	// versionSource asks WhatsApp for its current web version (the seam
+	// for tests); version is what is in use.
+	versionSource func(context.Context) (store.WAVersionContainer, error)
+	version       versionState
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[portrait.InstanceID]*session
@@ -169,14 +183,15 @@ func New(ctx context.Context, db *sql.DB, kv portrait.KV, opts Options) (*Engine
 func newEngine(kv portrait.KV, opts Options) *Engine {
 	opts = opts.withDefaults()
 	e := &Engine{
-		opts:         opts,
-		kv:           kv,
-		log:          opts.Logger.With("engine", Name),
-		allowURL:     cdnURL,
-		loginTimeout: 30 * time.Second,
-		healthEvery:  time.Minute,
-		storeTimeout: 10 * time.Second,
-		sessions:     map[portrait.InstanceID]*session{},
+		opts:          opts,
+		kv:            kv,
+		log:           opts.Logger.With("engine", Name),
+		allowURL:      cdnURL,
+		loginTimeout:  30 * time.Second,
+		healthEvery:   time.Minute,
+		storeTimeout:  10 * time.Second,
+		versionSource: latestVersion,
+		sessions:      map[portrait.InstanceID]*session{},
 	}
 	e.http = e.newHTTPClient(nil)
 	return e

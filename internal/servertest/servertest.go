@@ -44,6 +44,10 @@ type Creds struct {
 	Token string
 }
 
+// TestWhatsAppVersion is the WhatsApp Web version test servers announce,
+// pinned so that they never ask WhatsApp.
+const TestWhatsAppVersion = "2.3000.1000000000"
+
 // Server is a running portrait.
 type Server struct {
 	URL     string
@@ -68,7 +72,9 @@ func Start(t testing.TB, dataDir string, args ...string) *Server {
 	s := &Server{DataDir: dataDir, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)
+	// The WhatsApp Web version is pinned: a test server must not ask
+	// WhatsApp for its current one (tests reach loopback only).
+	full := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--whatsapp-version", TestWhatsAppVersion}, args...)
 	go func() {
 		done <- app.Run(ctx, app.Env{Args: full, Getenv: func(string) string { return "" }, Stdout: s.Stdout, Stderr: s.Stderr})
 	}()
