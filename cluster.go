@@ -119,3 +119,27 @@ type JobClaims interface {
 	// its claim lasts. A limit that is not positive claims nothing.
 	ClaimJobs(ctx context.Context, node string, now time.Time, limit int, ttl time.Duration) ([]Job, error)
 }
+
+// leaseKey is the context key of WithLease.
+type leaseKey struct{}
+
+// WithLease returns a copy of ctx that carries l, the lease under which
+// the caller acts. A store that implements Leases fences the writes made
+// with such a context: Queue's Enqueue, AddJob, FinishJob, Delete and
+// DeleteMany, and KV's Put and DeleteKey fail with an error wrapping
+// ErrLeaseLost, and change nothing, unless l is still the current,
+// unexpired lease of its instance, checked in the same transaction as the
+// write (so a lease cannot change hands between the check and the write).
+// The owner of an instance passes it to everything it does for that
+// instance: a node that lost the lease without noticing (it was paused,
+// or cut off) cannot write for the instance any more. Reads are not
+// fenced.
+func WithLease(ctx context.Context, l Lease) context.Context {
+	return context.WithValue(ctx, leaseKey{}, l)
+}
+
+// LeaseFrom returns the lease ctx carries (see WithLease), if any.
+func LeaseFrom(ctx context.Context) (Lease, bool) {
+	l, ok := ctx.Value(leaseKey{}).(Lease)
+	return l, ok
+}

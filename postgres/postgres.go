@@ -123,6 +123,7 @@ const (
 	codeUnique        = "23505" // unique_violation
 	codeSerialization = "40001" // serialization_failure
 	codeDeadlock      = "40P01" // deadlock_detected
+	codeLeaseLost     = "PT401" // portrait_fence: the lease is not current
 )
 
 // sqlState returns the SQLSTATE of a PostgreSQL error, or "".

@@ -341,3 +341,7 @@ func TestLeases(t *testing.T) {
 func TestClaims(t *testing.T) {
 	storetest.RunClaims(t, func(t *testing.T) storetest.ClaimStore { return openTemp(t) })
 }
+
+func TestFencing(t *testing.T) {
+	storetest.RunFencing(t, func(t *testing.T) storetest.FenceStore { return openTemp(t) })
+}

@@ -62,10 +62,11 @@ func newNotificationRows(ns []portrait.Notification) notificationRows {
 	return r
 }
 
-// queue adds the statements that store the rows to b; once b has run,
-// ids holds the receipt ids, in the order of the rows. A missing instance
-// fails the batch with an error wrapping portrait.ErrNotFound.
-func (r notificationRows) queue(b *pgx.Batch, ids *[]int64) {
+// queue adds the statements that store the rows to b, fenced by the lease
+// ctx carries, if any; once b has run, ids holds the receipt ids, in the
+// order of the rows. A missing instance fails the batch with an error
+// wrapping portrait.ErrNotFound.
+func (r notificationRows) queue(ctx context.Context, b *pgx.Batch, ids *[]int64) {
 	b.Queue(lockInstances, r.lock).Query(func(rows pgx.Rows) error {
 		locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
@@ -80,6 +81,7 @@ func (r notificationRows) queue(b *pgx.Batch, ids *[]int64) {
 		}
 		return nil
 	})
+	queueFence(ctx, b)
 	b.Queue(insertNotifications, r.instances, r.bodies, r.created).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
@@ -96,12 +98,16 @@ func (r notificationRows) queue(b *pgx.Batch, ids *[]int64) {
 // runBatch sends b and waits for its outcome. A batch outside a
 // transaction runs as one implicit transaction: all of it commits, or
 // nothing does. A foreign-key violation (an instance deleted meanwhile)
-// is reported as portrait.ErrNotFound.
+// is reported as portrait.ErrNotFound, a refused fence as
+// portrait.ErrLeaseLost.
 func (db *DB) runBatch(ctx context.Context, b *pgx.Batch) error {
 	for attempt := 1; ; attempt++ {
 		err := db.pool.SendBatch(ctx, b).Close()
 		if sqlState(err) == codeForeignKey {
 			return fmt.Errorf("%w: %w", portrait.ErrNotFound, err)
+		}
+		if sqlState(err) == codeLeaseLost {
+			return leaseLost(err)
 		}
 		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
@@ -125,7 +131,7 @@ func (db *DB) Enqueue(ctx context.Context, ns []portrait.Notification) ([]int64,
 	rows := newNotificationRows(ns)
 	var ids []int64
 	b := &pgx.Batch{}
-	rows.queue(b, &ids)
+	rows.queue(ctx, b, &ids)
 	if err := db.runBatch(ctx, b); err != nil {
 		return nil, fmt.Errorf("postgres: enqueue: %w", err)
 	}
@@ -195,7 +201,7 @@ func (db *DB) Delete(ctx context.Context, id portrait.InstanceID, receiptID int6
 	if err := checkCtx(ctx, fmt.Sprintf("delete notification %d of instance %d", receiptID, id)); err != nil {
 		return false, err
 	}
-	tag, err := db.pool.Exec(ctx, `DELETE FROM notifications WHERE id = $1 AND instance_id = $2`, receiptID, int64(id))
+	tag, err := db.execWrite(ctx, `DELETE FROM notifications WHERE id = $1 AND instance_id = $2`, receiptID, int64(id))
 	if err != nil {
 		return false, fmt.Errorf("postgres: delete notification %d of instance %d: %w", receiptID, id, err)
 	}
@@ -213,7 +219,7 @@ func (db *DB) DeleteMany(ctx context.Context, id portrait.InstanceID, receiptIDs
 	if len(receiptIDs) == 0 {
 		return 0, nil
 	}
-	tag, err := db.pool.Exec(ctx, `DELETE FROM notifications WHERE instance_id = $1 AND id = ANY($2)`, int64(id), receiptIDs)
+	tag, err := db.execWrite(ctx, `DELETE FROM notifications WHERE instance_id = $1 AND id = ANY($2)`, int64(id), receiptIDs)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: delete %d notifications of instance %d: %w", len(receiptIDs), id, err)
 	}
@@ -266,14 +272,18 @@ func (db *DB) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
 	var id int64
 	// $1 instance, $2 kind, $3 key, $4 data, $5 due, $6 deadline, $7
 	// created.
-	err := db.pool.QueryRow(ctx, `INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
+	err := db.queryWrite(ctx, func(rows pgx.Rows) error {
+		var err error
+		id, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+		return err
+	}, `INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
 		VALUES ($1, $2, $3, $4, CASE WHEN $6::timestamptz IS NULL THEN $5 ELSE least($5, $6) END, $6, $7)
 		ON CONFLICT (instance_id, kind, key) WHERE key <> '' DO UPDATE SET
 			data = excluded.data,
 			due_at = CASE WHEN jobs.deadline IS NULL THEN $5 ELSE least($5, jobs.deadline) END,
 			version = jobs.version + 1
 		RETURNING id`,
-		int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt).Scan(&id)
+		int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt)
 	if sqlState(err) == codeForeignKey {
 		err = fmt.Errorf("instance %d: %w", j.Instance, portrait.ErrNotFound)
 	}
@@ -330,7 +340,7 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 	if n == nil {
 		// One statement: delete the job if it has not changed, or else
 		// end its claim (if it still exists), so that it runs again.
-		if _, err := db.pool.Exec(ctx, `WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND version = $2 RETURNING id)
+		if _, err := db.execWrite(ctx, `WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND version = $2 RETURNING id)
 			UPDATE jobs SET claimed_by = NULL, claim_until = NULL
 			WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted)`, j.ID, j.Version); err != nil {
 			return 0, fmt.Errorf("postgres: finish job %d: %w", j.ID, err)
@@ -347,6 +357,7 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 	// locks nothing; the insert below then fails on the foreign key, and
 	// the whole batch with it, keeping the job.
 	b.Queue(lockInstances, []int64{int64(n.Instance)})
+	queueFence(ctx, b)
 	// The job's row next: a concurrent FinishJob of the same job waits,
 	// and then finds it gone.
 	b.Queue(`SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, j.ID)

@@ -185,7 +185,7 @@ func (db *DB) Put(ctx context.Context, id portrait.InstanceID, key string, value
 	if err := checkCtx(ctx, fmt.Sprintf("put %q of instance %d", key, id)); err != nil {
 		return err
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO kv (instance_id, key, value) VALUES ($1, $2, $3)
+	_, err := db.execWrite(ctx, `INSERT INTO kv (instance_id, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value`,
 		int64(id), key, nonNil(value))
 	if sqlState(err) == codeForeignKey {
@@ -203,7 +203,7 @@ func (db *DB) DeleteKey(ctx context.Context, id portrait.InstanceID, key string)
 	if err := checkCtx(ctx, fmt.Sprintf("delete %q of instance %d", key, id)); err != nil {
 		return err
 	}
-	if _, err := db.pool.Exec(ctx, `DELETE FROM kv WHERE instance_id = $1 AND key = $2`, int64(id), key); err != nil {
+	if _, err := db.execWrite(ctx, `DELETE FROM kv WHERE instance_id = $1 AND key = $2`, int64(id), key); err != nil {
 		return fmt.Errorf("postgres: delete %q of instance %d: %w", key, id, err)
 	}
 	return nil

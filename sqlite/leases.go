@@ -270,3 +270,34 @@ func (db *DB) CheckLease(ctx context.Context, l portrait.Lease) error {
 	}
 	return nil
 }
+
+// fenceOf returns the lease ctx carries (portrait.WithLease), or nil.
+// Queue writes read it before they are queued to the writer, which runs
+// them under a context of its own.
+func fenceOf(ctx context.Context) *portrait.Lease {
+	if l, ok := portrait.LeaseFrom(ctx); ok {
+		return &l
+	}
+	return nil
+}
+
+// checkFence returns an error wrapping portrait.ErrLeaseLost unless l is
+// nil or its instance's current, unexpired lease. It runs in the write
+// transaction it guards: that holds SQLite's write lock, so the lease
+// cannot change before the write commits.
+func checkFence(ctx context.Context, tx *sql.Tx, l *portrait.Lease) error {
+	if l == nil {
+		return nil
+	}
+	var held bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM leases
+		WHERE instance_id = ? AND node = ? AND fence = ? AND expires_at > (`+sqlNow+`))`,
+		int64(l.Instance), l.Node, l.Fence).Scan(&held)
+	if err != nil {
+		return fmt.Errorf("check the lease of instance %d: %w", l.Instance, err)
+	}
+	if !held {
+		return fmt.Errorf("instance %d, node %s, fence %d: %w", l.Instance, l.Node, l.Fence, portrait.ErrLeaseLost)
+	}
+	return nil
+}

@@ -174,6 +174,9 @@ func (db *DB) Get(ctx context.Context, id portrait.InstanceID, key string) ([]by
 // not exist.
 func (db *DB) Put(ctx context.Context, id portrait.InstanceID, key string, value []byte) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, fenceOf(ctx)); err != nil {
+			return err
+		}
 		// Selecting from instances makes a missing instance insert no
 		// row, which tells it apart from other failures.
 		return execOne(ctx, tx, `INSERT INTO kv (instance_id, key, value)
@@ -191,6 +194,9 @@ func (db *DB) Put(ctx context.Context, id portrait.InstanceID, key string, value
 // instance) is not an error.
 func (db *DB) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, fenceOf(ctx)); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM kv WHERE instance_id = ? AND key = ?`, int64(id), key)
 		return err
 	})
