@@ -162,9 +162,12 @@ func (j *job) estimate() estimate {
 			n := scaleFor(side, FullSize)
 			s := float64((side*n+7)/8 + 2*8*f.comps[0].h)
 			chroma := 0.0
-			if len(f.comps) == 3 {
+			if len(f.comps) >= 3 {
 				c, y := f.comps[1], f.comps[0]
 				chroma = 2 * float64(c.h*c.v) / float64(y.h*y.v)
+			}
+			if len(f.comps) == 4 {
+				chroma++ // black
 			}
 			e.decode = int64(s * s * (1 + chroma))
 			if f.progressive {

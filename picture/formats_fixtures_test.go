@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"image/color"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +65,11 @@ func TestFormatFixtures(t *testing.T) {
 		args = append([]string{"-quality", "90", "-progressive"}, args...)
 		run("cjpeg", append(args, "-outfile", td(name), photoPPM)...)
 	}
+
+	// A CMYK JPEG large enough to be shrunk (needs convert-im6.q16 from
+	// imagemagick).
+	run("convert-im6.q16", write("gradient.png", pngBytes(t, gradient(1300, 1290))), "-strip",
+		"-colorspace", "CMYK", "-quality", "75", td("jpeg/cmyk-gradient.jpg"))
 
 	// An animation whose first frame is the quadrants and second blue.
 	quad := quadrants(160, 120)
@@ -162,4 +168,16 @@ func doubled(m *image.NRGBA) *image.NRGBA {
 		}
 	}
 	return d
+}
+
+// gradient is a smooth w×h picture: red across, green down, blue along
+// the diagonal.
+func gradient(w, h int) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			m.SetRGBA(x, y, color.RGBA{uint8(x*200/w + 20), uint8(y*180/h + 30), uint8((x+y)*100/(w+h) + 60), 255})
+		}
+	}
+	return m
 }

@@ -68,6 +68,7 @@ func FuzzJPEGScaled(f *testing.F) {
 		f.Add(readFixture(f, "jpeg/"+name+".jpg"), uint16(16))
 	}
 	f.Add(encodeJPEGTest(f, photo(40, 24), 50), uint16(3))
+	f.Add(readFixture(f, "quad-cmyk.jpg"), uint16(16))
 	f.Fuzz(func(t *testing.T, data []byte, minSide uint16) {
 		if len(data) < 3 || data[0] != 0xFF || data[1] != 0xD8 {
 			return

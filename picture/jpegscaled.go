@@ -19,7 +19,9 @@ import (
 //     is bounded by the scaled square, not the whole picture.
 //
 // Progressive JPEGs (jpegprog.go) are decoded the same way once all their
-// scans are in. Anything else (arithmetic coding, 12-bit, CMYK, RGB,
+// scans are in, and so are CMYK and YCCK ones (with an Adobe segment, the
+// black sampled like the first component). Anything else (arithmetic
+// coding, 12-bit, RGB,
 // non-interleaved baseline scans, unusual sampling) and any error makes it give up
 // with an error; the caller then falls back to image/jpeg, which gives
 // the final verdict on the file.
@@ -564,7 +566,7 @@ func (f *jpegFrame) parse(data []byte) (int, error) {
 		case m == 0xDA:
 			if f.progressive {
 				// The progressive decoder reads every scan header itself.
-				if f.comps == nil || f.isRGB() {
+				if _, ok := f.cmykMode(); f.comps == nil || f.isRGB() || !ok {
 					return 0, errFallback
 				}
 				return i, nil
@@ -589,7 +591,7 @@ func (f *jpegFrame) parseSOF(seg []byte) error {
 	f.height = int(binary.BigEndian.Uint16(seg[1:]))
 	f.width = int(binary.BigEndian.Uint16(seg[3:]))
 	nc := int(seg[5])
-	if (nc != 1 && nc != 3) || len(seg) != 6+3*nc || f.width == 0 || f.height == 0 {
+	if (nc != 1 && nc != 3 && nc != 4) || len(seg) != 6+3*nc || f.width == 0 || f.height == 0 {
 		return errFallback
 	}
 	f.comps = make([]jpegComp, nc)
@@ -612,11 +614,35 @@ func (f *jpegFrame) parseSOF(seg []byte) error {
 		return nil
 	}
 	y, cb, cr := f.comps[0], f.comps[1], f.comps[2]
-	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 || y.v == 4 ||
-		y.h*y.v+2*cb.h*cb.v > 10 {
+	blocks := y.h*y.v + 2*cb.h*cb.v
+	if nc == 4 {
+		// CMYK or YCCK: the fourth component (black) is sampled like the
+		// first.
+		if k := f.comps[3]; k.h != y.h || k.v != y.v {
+			return errFallback
+		}
+		blocks += y.h * y.v
+	}
+	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 || y.v == 4 || blocks > 10 {
 		return errFallback
 	}
 	return nil
+}
+
+// cmykMode says how a four-component frame's samples become colours, as
+// image/jpeg reads them: without an Adobe segment it is refused; Adobe
+// transform 0 is CMYK stored inverted, any other YCCK.
+func (f *jpegFrame) cmykMode() (byte, bool) {
+	if len(f.comps) != 4 {
+		return cmykNone, true
+	}
+	switch {
+	case !f.adobe:
+		return 0, false
+	case f.adobeXform == 0:
+		return cmykAdobe, true
+	}
+	return cmykYCCK, true
 }
 
 func (f *jpegFrame) parseDHT(seg []byte) error {
@@ -686,7 +712,7 @@ func (f *jpegFrame) parseSOS(seg []byte) error {
 	if nc == 0 || len(seg) < 1 || int(seg[0]) != nc || len(seg) != 4+2*nc {
 		return errFallback
 	}
-	if f.isRGB() {
+	if _, ok := f.cmykMode(); f.isRGB() || !ok {
 		return errFallback
 	}
 	ss, se, a := seg[1+2*nc], seg[2+2*nc], seg[3+2*nc]
@@ -754,9 +780,13 @@ func (f *jpegFrame) region(n int) (p *planar, canvas image.Rectangle, mx0, my0, 
 		c.pred = 0
 	}
 	p.y, p.yStride = f.comps[0].pix, f.comps[0].stride
-	if len(f.comps) == 3 {
+	if len(f.comps) >= 3 {
 		p.cb, p.cr, p.cStride = f.comps[1].pix, f.comps[2].pix, f.comps[1].stride
 		p.fx, p.fy = hmax/f.comps[1].h, vmax/f.comps[1].v
+	}
+	if len(f.comps) == 4 {
+		p.k = f.comps[3].pix
+		p.cmyk, _ = f.cmykMode()
 	}
 	return p, canvas, mx0, my0, mx1, my1
 }

@@ -174,7 +174,6 @@ func TestScaledDecoderRejects(t *testing.T) {
 		"progressive-truncated": readFixture(t, "jpeg/progressive.jpg")[:3000],
 		"arithmetic":            readFixture(t, "jpeg/arithmetic.jpg"),
 		"rgb":                   readFixture(t, "jpeg/rgb.jpg"),
-		"cmyk":                  readFixture(t, "quad-cmyk.jpg"),
 		"no-sos":                good[:bytes.Index(good, []byte{0xFF, 0xDA})],
 	}
 	for name, data := range cases {
@@ -299,4 +298,61 @@ func TestProgressiveScanBound(t *testing.T) {
 	}
 	_, err := Process(bad, Limits{})
 	matchesExactly(t, err, ErrUnsupported)
+}
+
+// TestCMYKScaled compares the scaled decoder's CMYK and YCCK pictures
+// with image/jpeg's followed by the same box shrink, at full scale shrunk
+// by 2 and decoded at half scale.
+func TestCMYKScaled(t *testing.T) {
+	// ImageMagick writes YCCK (Adobe transform 2); the same bytes read as
+	// CMYK (transform 0) make another picture, which both decoders must
+	// agree on too.
+	ycck := readFixture(t, "jpeg/cmyk-gradient.jpg")
+	cmyk := bytes.Clone(ycck)
+	i := bytes.Index(cmyk, []byte("Adobe"))
+	if i < 0 || cmyk[i+11] != 2 {
+		t.Fatal("no Adobe segment saying YCCK in the fixture")
+	}
+	cmyk[i+11] = 0
+	for name, data := range map[string][]byte{"cmyk": cmyk, "ycck": ycck} {
+		t.Run(name, func(t *testing.T) {
+			m, err := jpeg.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			box, k := shrinkPlan(m.Bounds())
+			if k != 2 {
+				t.Fatalf("k = %d, want 2", k)
+			}
+			want := shrinkImage(m, box, k, ycc{})
+			for _, n := range []int{8, 4} {
+				var f jpegFrame
+				pos, err := f.parse(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, _, err := f.decodeAny(data, pos, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got *rgbImage
+				if n == 8 {
+					got = shrinkPlanar(p, box, 2)
+				} else {
+					got = shrinkPlanar(p, image.Rect(box.Min.X/2, box.Min.Y/2, box.Max.X/2, box.Max.Y/2), 1)
+				}
+				var sum, maxD int
+				for i := range got.pix {
+					d := abs(int(got.pix[i]) - int(want.pix[i]))
+					sum += d
+					maxD = max(maxD, d)
+				}
+				mean := float64(sum) / float64(len(got.pix))
+				t.Logf("n=%d: max %d, mean %.3f", n, maxD, mean)
+				if maxD > 6 || mean > 0.75 {
+					t.Errorf("n=%d: differs from image/jpeg by up to %d, %.3f on average", n, maxD, mean)
+				}
+			}
+		})
+	}
 }

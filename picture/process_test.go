@@ -300,12 +300,12 @@ func TestFormats(t *testing.T) {
 }
 
 func TestUnusualJPEGsUseStandardDecoder(t *testing.T) {
-	for _, name := range []string{"quad-cmyk.jpg", "jpeg/rgb.jpg", "jpeg/arithmetic.jpg"} {
+	for _, name := range []string{"jpeg/rgb.jpg", "jpeg/arithmetic.jpg"} {
 		if _, _, err := decodeJPEGScaled(readFixture(t, name), FullSize); err == nil {
 			t.Errorf("%s: the scaled decoder should leave it to image/jpeg", name)
 		}
 	}
-	for _, name := range []string{"quad-progressive.jpg", "jpeg/progressive.jpg"} {
+	for _, name := range []string{"quad-progressive.jpg", "jpeg/progressive.jpg", "quad-cmyk.jpg", "jpeg/cmyk-gradient.jpg"} {
 		if _, _, err := decodeJPEGScaled(readFixture(t, name), FullSize); err != nil {
 			t.Errorf("%s: the scaled decoder should take it: %v", name, err)
 		}

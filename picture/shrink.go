@@ -15,7 +15,26 @@ type planar struct {
 	cStride int
 	rect    image.Rectangle // luma coordinates that y covers
 	fx, fy  int
-	cc      ycc // how the samples map to RGB
+	cc      ycc    // how the samples map to RGB
+	k       []byte // CMYK and YCCK: the black plane, laid out like y
+	cmyk    byte   // cmykNone, cmykAdobe or cmykYCCK
+}
+
+// How a planar picture with a black plane maps to RGB.
+const (
+	cmykNone  = 0
+	cmykAdobe = 1 // the planes are C, M, Y, K, all stored inverted
+	cmykYCCK  = 2 // Y′CbCr of the inverted C, M, Y; K stored inverted
+)
+
+// rgb4 converts one sample of a picture with a black plane the way
+// image/jpeg does (to image.CMYK), then as color.CMYKToRGB.
+func (p *planar) rgb4(s0, s1, s2, k byte) (byte, byte, byte) {
+	if p.cmyk == cmykYCCK {
+		r, g, b := color.YCbCrToRGB(s0, s1, s2)
+		return color.CMYKToRGB(r, g, b, 255-k)
+	}
+	return color.CMYKToRGB(255-s0, 255-s1, 255-s2, 255-k)
 }
 
 // planarOf returns the planes of img when it is an *image.YCbCr or an
@@ -152,8 +171,12 @@ func shrinkPlanar(p *planar, box image.Rectangle, k int) *rgbImage {
 		newAxisMap(box.Min.X-p.rect.Min.X, m, k, 1, 0),
 		newAxisMap(box.Min.Y-p.rect.Min.Y, m, k, 1, 0))
 	sy := make([]uint32, m)
-	var cb, cr *boxPlane
-	var scb, scr []uint32
+	var cb, cr, bk *boxPlane
+	var scb, scr, sk []uint32
+	if p.k != nil {
+		bk = newBoxPlane(p.k, p.yStride, ly.xs, ly.ys)
+		sk = make([]uint32, m)
+	}
 	if p.cb != nil {
 		xs := newAxisMap(box.Min.X, m, k, p.fx, p.rect.Min.X)
 		ys := newAxisMap(box.Min.Y, m, k, p.fy, p.rect.Min.Y)
@@ -173,6 +196,14 @@ func shrinkPlanar(p *planar, box image.Rectangle, k int) *rgbImage {
 		}
 		cb.row(oy, scb)
 		cr.row(oy, scr)
+		if bk != nil {
+			bk.row(oy, sk)
+			for ox, s := range sy {
+				r, g, b := p.rgb4(byte((s+half)/kk), byte((scb[ox]+half)/kk), byte((scr[ox]+half)/kk), byte((sk[ox]+half)/kk))
+				dst[3*ox], dst[3*ox+1], dst[3*ox+2] = r, g, b
+			}
+			continue
+		}
 		for ox, s := range sy {
 			r, g, b := p.cc.rgb(byte((s+half)/kk), byte((scb[ox]+half)/kk), byte((scr[ox]+half)/kk))
 			dst[3*ox], dst[3*ox+1], dst[3*ox+2] = r, g, b
@@ -197,6 +228,14 @@ func convertPlanar(p *planar, box image.Rectangle, out *rgbImage) {
 		}
 		crow := (y/p.fy - p.rect.Min.Y/p.fy) * p.cStride
 		cx0 := p.rect.Min.X / p.fx
+		if p.k != nil {
+			ks := p.k[(y-p.rect.Min.Y)*p.yStride+box.Min.X-p.rect.Min.X:]
+			for ox, v := range ys {
+				ci := crow + (box.Min.X+ox)/p.fx - cx0
+				dst[3*ox], dst[3*ox+1], dst[3*ox+2] = p.rgb4(v, p.cb[ci], p.cr[ci], ks[ox])
+			}
+			continue
+		}
 		for ox, v := range ys {
 			ci := crow + (box.Min.X+ox)/p.fx - cx0
 			dst[3*ox], dst[3*ox+1], dst[3*ox+2] = p.cc.rgb(v, p.cb[ci], p.cr[ci])
