@@ -74,6 +74,11 @@ type Queue interface {
 	// Depths returns the number of queued notifications per instance, for
 	// instances that have any.
 	Depths(ctx context.Context) (map[InstanceID]int64, error)
+	// Trim drops notifications nobody took in time: those created before
+	// olderThan, and, when keep > 0, each instance's oldest beyond its
+	// newest keep. It returns how many it dropped for age and for the
+	// cap.
+	Trim(ctx context.Context, olderThan time.Time, keep int) (byAge, byCap int64, err error)
 
 	// AddJob stores a job, or merges it into the stored job with the same
 	// instance, kind and key, and returns the stored job's id.

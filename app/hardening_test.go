@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -175,5 +176,40 @@ func TestSandboxChangesSeenAtOnce(t *testing.T) {
 	}
 	if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatar", chat); code != 200 || string(b) != `{"urlAvatar":"","available":false}` {
 		t.Errorf("right after the change: %d %s", code, b)
+	}
+}
+
+// TestPolledQueuesAreBounded: an instance without a webhook that nobody
+// polls keeps at most --queue-max notifications, none older than the
+// retention window, and what is dropped is counted.
+func TestPolledQueuesAreBounded(t *testing.T) {
+	s := start(t, "--queue-max", "2", "--queue-trim-interval", "50ms", "--webhook-retention", "1h")
+	for _, chat := range []string{"11001230001@c.us", "11001230002@c.us", "11001230004@c.us"} {
+		if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"`+chat+`"}`); code != 200 {
+			t.Fatalf("getAvatarAsync: %d %s", code, b)
+		}
+	}
+	eventually(t, func() error {
+		if n := s.metric(t, `portrait_notifications_dropped_total{reason="cap"}`); n != 1 {
+			return fmt.Errorf("dropped for the cap: %v", n)
+		}
+		return nil
+	})
+	c := s.wa()
+	first, second := next(t, c), next(t, c)
+	if first.AvatarInfo == nil || second.AvatarInfo == nil || first.AvatarInfo.ChatID != "11001230002@c.us" || second.AvatarInfo.ChatID != "11001230004@c.us" {
+		t.Errorf("kept %+v and %+v; want the newest two", first.AvatarInfo, second.AvatarInfo)
+	}
+
+	s2 := start(t, "--queue-trim-interval", "50ms", "--webhook-retention", "300ms")
+	s2.call(t, s2.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"11001230001@c.us"}`)
+	eventually(t, func() error {
+		if n := s2.metric(t, `portrait_notifications_dropped_total{reason="retention"}`); n != 1 {
+			return fmt.Errorf("dropped for age: %v", n)
+		}
+		return nil
+	})
+	if n, err := s2.wa().ReceiveNotification(context.Background(), 5*time.Second); err != nil || n != nil {
+		t.Errorf("after the retention window: %+v, %v; want nothing", n, err)
 	}
 }

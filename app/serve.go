@@ -95,13 +95,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Debounce:     cfg.ChangeDebounce,
 		DebounceMax:  cfg.ChangeDebounceMax,
 		Retention:    cfg.WebhookRetention,
+		MaxQueue:     int(cfg.QueueMax),
+		TrimEvery:    cfg.QueueTrimInterval,
 		BackoffMin:   cfg.WebhookBackoffMin,
 		BackoffMax:   cfg.WebhookBackoffMax,
 		Timeout:      cfg.WebhookTimeout,
 		Concurrency:  cfg.WebhookConcurrency,
 		AllowPrivate: cfg.WebhookAllow,
 		Reason:       greenapi.Reason,
-	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered})
+	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered, Dropped: m.Dropped})
 	m.QueueDepth(store.Depths)
 
 	if err := reg.Start(ctx, &events{hub: hub, log: log}); err != nil {

@@ -46,6 +46,8 @@ type Config struct {
 
 	WebhookTimeout     time.Duration
 	WebhookRetention   time.Duration
+	QueueMax           int64
+	QueueTrimInterval  time.Duration
 	WebhookBackoffMin  time.Duration
 	WebhookBackoffMax  time.Duration
 	WebhookConcurrency int
@@ -137,7 +139,9 @@ func Settings() []Setting {
 		}},
 
 		{"webhook-timeout", "PORTRAIT_WEBHOOK_TIMEOUT", "30s", "how long one webhook request may take; past it the notification is retried", dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
-		{"webhook-retention", "PORTRAIT_WEBHOOK_RETENTION", "24h", "how long an undelivered notification is retried before it is dropped (and counted in portrait_webhook_deliveries_total{outcome=\"dropped\"})", dur(func(c *Config) *time.Duration { return &c.WebhookRetention })},
+		{"webhook-retention", "PORTRAIT_WEBHOOK_RETENTION", "24h", "how long a notification is kept: a webhook retries it that long (then it is counted in portrait_webhook_deliveries_total{outcome=\"dropped\"}), a polled queue keeps it that long for its reader (then portrait_notifications_dropped_total{reason=\"retention\"})", dur(func(c *Config) *time.Duration { return &c.WebhookRetention })},
+		{"queue-max", "PORTRAIT_QUEUE_MAX", "10000", "notifications kept per instance at most, webhook or polling; past it the oldest are dropped (counted in portrait_notifications_dropped_total{reason=\"cap\"}); 0 means no cap", i64(func(c *Config) *int64 { return &c.QueueMax })},
+		{"queue-trim-interval", "PORTRAIT_QUEUE_TRIM_INTERVAL", "1m", "how often every queue is trimmed to --webhook-retention (also the queues nobody polls) and --queue-max", dur(func(c *Config) *time.Duration { return &c.QueueTrimInterval })},
 		{"webhook-backoff-min", "PORTRAIT_WEBHOOK_BACKOFF_MIN", "1s", "wait before the first retry of a failed delivery; it doubles on each failure", dur(func(c *Config) *time.Duration { return &c.WebhookBackoffMin })},
 		{"webhook-backoff-max", "PORTRAIT_WEBHOOK_BACKOFF_MAX", "60s", "longest wait between two delivery attempts", dur(func(c *Config) *time.Duration { return &c.WebhookBackoffMax })},
 		{"webhook-concurrency", "PORTRAIT_WEBHOOK_CONCURRENCY", "256", "webhook requests in flight at most, across all instances (each instance has at most one: its order is kept)", func(c *Config, v string) error {

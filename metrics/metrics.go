@@ -31,6 +31,7 @@ type Metrics struct {
 	requestCounters sync.Map // requestKey → prometheus.Counter
 
 	enqueued        *prometheus.CounterVec
+	dropped         *prometheus.CounterVec
 	deliveries      *prometheus.CounterVec
 	attemptSeconds  *prometheus.HistogramVec
 	deliverySeconds prometheus.Histogram
@@ -81,7 +82,11 @@ func New() *Metrics {
 		Help:    "Time from a notification's commit to its delivery to the webhook.",
 		Buckets: []float64{.005, .01, .05, .1, .5, 1, 5, 30, 60, 300, 3600, 86400},
 	})
-	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds)
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portrait_notifications_dropped_total",
+		Help: "Notifications dropped from the queues unread or undelivered, by reason: retention (older than --webhook-retention) or cap (past --queue-max).",
+	}, []string{"reason"})
+	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds, m.dropped)
 	m.Registry.MustRegister(m.requests, m.lookups, m.cache, m.processSeconds, m.processErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
@@ -134,6 +139,9 @@ func (m *Metrics) Processed(d time.Duration, err error) {
 
 // Enqueued counts a committed notification by its typeWebhook.
 func (m *Metrics) Enqueued(typeWebhook string) { m.enqueued.WithLabelValues(typeWebhook).Inc() }
+
+// Dropped counts notifications trimmed from the queues, by reason.
+func (m *Metrics) Dropped(reason string, n int64) { m.dropped.WithLabelValues(reason).Add(float64(n)) }
 
 // Delivered records one webhook delivery attempt: its outcome
 // ("delivered", "failed", "dropped"), how long the attempt took and, once

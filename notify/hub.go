@@ -29,8 +29,16 @@ type Options struct {
 	Debounce time.Duration
 	// DebounceMax bounds how long a continuing burst can postpone it.
 	DebounceMax time.Duration
-	// Retention is how long a notification is retried before it is dropped.
+	// Retention is how long a notification is kept: a webhook retries it
+	// that long, a polled queue keeps it that long for its reader. Older
+	// ones are dropped.
 	Retention time.Duration
+	// MaxQueue caps each instance's queue: past it the oldest
+	// notifications are dropped. 0 means no cap.
+	MaxQueue int
+	// TrimEvery is how often the queues are trimmed to Retention and
+	// MaxQueue; 0 means every minute.
+	TrimEvery time.Duration
 	// BackoffMin and BackoffMax bound the wait between delivery attempts;
 	// the wait doubles from BackoffMin up to BackoffMax.
 	BackoffMin, BackoffMax time.Duration
@@ -53,6 +61,9 @@ type Options struct {
 type Metrics struct {
 	Enqueued  func(typeWebhook string)
 	Delivered func(outcome string, attemptSeconds, sinceCommitSeconds float64)
+	// Dropped counts notifications trimmed from the queues, by reason
+	// ("retention" or "cap").
+	Dropped func(reason string, n int64)
 }
 
 // Hub is the notification centre of a server.
@@ -87,6 +98,9 @@ func New(queue portrait.Queue, avatars *avatar.Service, instances portrait.Insta
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
 	}
+	if opts.TrimEvery <= 0 {
+		opts.TrimEvery = time.Minute
+	}
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = time.Second
 	}
@@ -107,14 +121,56 @@ func New(queue portrait.Queue, avatars *avatar.Service, instances portrait.Insta
 // Run runs the job runner and the webhook senders until ctx ends, then
 // waits for them.
 func (h *Hub) Run(ctx context.Context) {
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go func() { defer h.wg.Done(); h.runJobs(ctx) }()
 	go func() { defer h.wg.Done(); h.runSenders(ctx) }()
+	go func() { defer h.wg.Done(); h.runTrim(ctx) }()
 	<-ctx.Done()
 	h.mu.Lock()
 	h.stopping = true
 	h.mu.Unlock()
 	h.wg.Wait()
+}
+
+// runTrim drops, every TrimEvery, the notifications older than the
+// retention window and those past each queue's cap: also from the queues
+// of instances without a webhook that nobody polls.
+func (h *Hub) runTrim(ctx context.Context) {
+	t := time.NewTicker(h.opts.TrimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if h.opts.Retention <= 0 && h.opts.MaxQueue <= 0 {
+			continue
+		}
+		olderThan := time.Time{}
+		if h.opts.Retention > 0 {
+			olderThan = h.opts.Now().Add(-h.opts.Retention)
+		}
+		byAge, byCap, err := h.queue.Trim(ctx, olderThan, h.opts.MaxQueue)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("trimming the notification queues", "err", err)
+			}
+			continue
+		}
+		if byAge+byCap > 0 {
+			h.log.Warn("notifications dropped: not taken within the retention window, or past a queue's cap",
+				"forAge", byAge, "forCap", byCap, "retention", h.opts.Retention, "maxQueue", h.opts.MaxQueue)
+		}
+		if h.metrics.Dropped != nil {
+			if byAge > 0 {
+				h.metrics.Dropped("retention", byAge)
+			}
+			if byCap > 0 {
+				h.metrics.Dropped("cap", byCap)
+			}
+		}
+	}
 }
 
 // signal wakes everyone waiting for a notification of id.

@@ -76,6 +76,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 		{"BatchAtomic", testQueueBatch},
 		{"DeleteInstanceCascades", testQueueCascade},
 		{"Depths", testQueueDepths},
+		{"Trim", testQueueTrim},
 		{"JobsDueOrder", testJobsDueOrder},
 		{"JobsFairAcrossInstances", testJobsFair},
 		{"JobsMerge", testJobsMerge},

@@ -304,6 +304,30 @@ func (m *memStore) Depths(ctx context.Context) (map[portrait.InstanceID]int64, e
 	return out, nil
 }
 
+func (m *memStore) Trim(ctx context.Context, olderThan time.Time, keep int) (byAge, byCap int64, err error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unlock()
+	for id, q := range m.queues {
+		kept := q[:0]
+		for _, n := range q {
+			if n.CreatedAt.Before(olderThan) {
+				byAge++
+				continue
+			}
+			kept = append(kept, n)
+		}
+		if keep > 0 && len(kept) > keep {
+			byCap += int64(len(kept) - keep)
+			kept = kept[len(kept)-keep:]
+		}
+		m.queues[id] = kept
+	}
+	return byAge, byCap, nil
+}
+
 func (m *memStore) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
 	unlock, err := m.lock(ctx)
 	if err != nil {
