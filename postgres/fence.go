@@ -41,15 +41,6 @@ func (db *DB) execWrite(ctx context.Context, stmt string, args ...any) (pgconn.C
 	return tag, err
 }
 
-// queryWrite runs one statement that writes and returns rows, fenced by
-// the lease ctx carries, if any, and hands its rows to fn.
-func (db *DB) queryWrite(ctx context.Context, fn func(pgx.Rows) error, stmt string, args ...any) error {
-	b := &pgx.Batch{}
-	queueFence(ctx, b)
-	b.Queue(stmt, args...).Query(fn)
-	return db.runBatch(ctx, b)
-}
-
 // leaseLost wraps err with portrait.ErrLeaseLost when it is
 // portrait_fence's refusal.
 func leaseLost(err error) error {

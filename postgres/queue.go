@@ -93,6 +93,7 @@ func (r notificationRows) queue(ctx context.Context, b *pgx.Batch, ids *[]int64)
 		*ids = got
 		return nil
 	})
+	b.Queue(notifyQueue, r.lock)
 }
 
 // runBatch sends b and waits for its outcome. A batch outside a
@@ -270,20 +271,24 @@ func (db *DB) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
 		deadline = &j.Deadline
 	}
 	var id int64
+	b := &pgx.Batch{}
+	queueFence(ctx, b)
 	// $1 instance, $2 kind, $3 key, $4 data, $5 due, $6 deadline, $7
 	// created.
-	err := db.queryWrite(ctx, func(rows pgx.Rows) error {
-		var err error
-		id, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
-		return err
-	}, `INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
+	b.Queue(`INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
 		VALUES ($1, $2, $3, $4, CASE WHEN $6::timestamptz IS NULL THEN $5 ELSE least($5, $6) END, $6, $7)
 		ON CONFLICT (instance_id, kind, key) WHERE key <> '' DO UPDATE SET
 			data = excluded.data,
 			due_at = CASE WHEN jobs.deadline IS NULL THEN $5 ELSE least($5, jobs.deadline) END,
 			version = jobs.version + 1
 		RETURNING id`,
-		int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt)
+		int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt).Query(func(rows pgx.Rows) error {
+		var err error
+		id, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+		return err
+	})
+	b.Queue(notifyJob, int64(j.Instance))
+	err := db.runBatch(ctx, b)
 	if sqlState(err) == codeForeignKey {
 		err = fmt.Errorf("instance %d: %w", j.Instance, portrait.ErrNotFound)
 	}
@@ -373,6 +378,8 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 		}
 		return err
 	})
+	b.Queue(`SELECT pg_notify('`+ChannelQueue+`', $2::bigint::text) WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)`,
+		j.ID, int64(n.Instance))
 	// Deleted if unchanged; kept without its claim if merged into.
 	b.Queue(`DELETE FROM jobs WHERE id = $1 AND version = $2`, j.ID, j.Version)
 	b.Queue(`UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1 AND version <> $2`, j.ID, j.Version)

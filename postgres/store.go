@@ -42,6 +42,9 @@ func (db *DB) CreateInstance(ctx context.Context, inst portrait.Instance) error 
 		if tag.RowsAffected() == 0 {
 			return errExists
 		}
+		if _, err := tx.Exec(ctx, notifyInstance, int64(inst.ID)); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, bumpGeneration)
 		return err
 	})
@@ -97,7 +100,7 @@ func (db *DB) Instances(ctx context.Context) ([]portrait.Instance, error) {
 // key/value pairs, notifications, jobs and lease), or returns an error
 // wrapping portrait.ErrNotFound.
 func (db *DB) DeleteInstance(ctx context.Context, id portrait.InstanceID) error {
-	err := db.changeInstance(ctx, `DELETE FROM instances WHERE id = $1`, int64(id))
+	err := db.changeInstance(ctx, id, `DELETE FROM instances WHERE id = $1`)
 	if err != nil {
 		return fmt.Errorf("postgres: delete instance %d: %w", id, err)
 	}
@@ -107,7 +110,7 @@ func (db *DB) DeleteInstance(ctx context.Context, id portrait.InstanceID) error 
 // SetTokenHash replaces an instance's token hash, or returns an error
 // wrapping portrait.ErrNotFound.
 func (db *DB) SetTokenHash(ctx context.Context, id portrait.InstanceID, hash []byte) error {
-	err := db.changeInstance(ctx, `UPDATE instances SET token_hash = $2 WHERE id = $1`, int64(id), nonNil(hash))
+	err := db.changeInstance(ctx, id, `UPDATE instances SET token_hash = $2 WHERE id = $1`, nonNil(hash))
 	if err != nil {
 		return fmt.Errorf("postgres: set token hash of instance %d: %w", id, err)
 	}
@@ -121,26 +124,30 @@ func (db *DB) SetSettings(ctx context.Context, id portrait.InstanceID, s portrai
 	if err != nil {
 		return fmt.Errorf("postgres: set settings of instance %d: encode: %w", id, err)
 	}
-	if err := db.changeInstance(ctx, `UPDATE instances SET settings = $2 WHERE id = $1`, int64(id), string(settings)); err != nil {
+	if err := db.changeInstance(ctx, id, `UPDATE instances SET settings = $2 WHERE id = $1`, string(settings)); err != nil {
 		return fmt.Errorf("postgres: set settings of instance %d: %w", id, err)
 	}
 	return nil
 }
 
-// changeInstance runs a statement that changes one instance, and bumps the
-// generation, in one transaction. It returns portrait.ErrNotFound if the
-// statement changed no row.
-func (db *DB) changeInstance(ctx context.Context, stmt string, args ...any) error {
+// changeInstance runs a statement that changes instance id ($1; args are
+// $2…), bumps the generation and notifies ChannelInstances, in one
+// transaction. It returns portrait.ErrNotFound if the statement changed no
+// row.
+func (db *DB) changeInstance(ctx context.Context, id portrait.InstanceID, stmt string, args ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, stmt, args...)
+		tag, err := tx.Exec(ctx, stmt, append([]any{int64(id)}, args...)...)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return portrait.ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, notifyInstance, int64(id)); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, bumpGeneration)
 		return err
