@@ -210,11 +210,12 @@ func (j *job) estimate() estimate {
 	if e.decode == 0 {
 		e.decode = int64(px*perPixel) + int64(len(j.data))
 	}
-	// Scaling: the box-shrunk picture (m×m RGB), the resampler's
-	// intermediate rows (int32 per channel), the FullSize RGBA picture,
-	// the oriented copy and preview, and the two encoded outputs.
+	// Scaling: the box-shrunk picture (m×m RGB), the resampler's ring of
+	// intermediate rows (int32 per channel; a shrink by less than 2 spans
+	// at most 9 rows), the FullSize RGBA picture, the oriented copy and
+	// preview, and the two encoded outputs.
 	m := int64(min(side, 2*FullSize-1))
-	e.scale = 3*m*m + 12*FullSize*m + 3*4*FullSize*FullSize + 64<<10
+	e.scale = 3*m*m + 12*FullSize*10 + 3*4*FullSize*FullSize + 64<<10
 	return e
 }
 

@@ -106,13 +106,30 @@ func resampleRGBA(src *image.RGBA, size int) *image.RGBA {
 
 // resamplePix scales a w×h picture whose pixels are bpp bytes apart,
 // starting with R, G, B, to an opaque size×size RGBA picture.
+//
+// The horizontal pass is computed one source row at a time into a ring
+// of as many rows as the vertical filter spans, just before the vertical
+// pass needs it, so the intermediate picture never exists whole.
 func resamplePix(pix []byte, w, h, stride, bpp, size int) *image.RGBA {
 	xt, yt := newTaps(w, size), newTaps(h, size)
-	// Horizontal pass: h rows of size pixels, in units of 2^-6.
-	tmp := make([]int32, 3*size*h)
-	for y := 0; y < h; y++ {
+	span := 1
+	for o := 0; o < size; o++ {
+		span = max(span, yt.off[o+1]-yt.off[o])
+	}
+	// Horizontal pass: rows of size pixels, in units of 2^-6.
+	ring := make([]int32, 3*size*span)
+	held := make([]int, span) // source row in each slot, -1 for none
+	for i := range held {
+		held[i] = -1
+	}
+	horizontal := func(y int) []int32 {
+		slot := y % span
+		dst := ring[3*size*slot : 3*size*(slot+1)]
+		if held[slot] == y {
+			return dst
+		}
+		held[slot] = y
 		row := pix[y*stride : y*stride+bpp*(w-1)+3]
-		dst := tmp[3*size*y : 3*size*(y+1)]
 		for o := 0; o < size; o++ {
 			ws := xt.w[xt.off[o]:xt.off[o+1]]
 			p := bpp * xt.first[o]
@@ -128,6 +145,7 @@ func resamplePix(pix []byte, w, h, stride, bpp, size int) *image.RGBA {
 			dst[3*o+1] = (g + 1<<7) >> 8
 			dst[3*o+2] = (b + 1<<7) >> 8
 		}
+		return dst
 	}
 	// Vertical pass.
 	out := image.NewRGBA(image.Rect(0, 0, size, size))
@@ -136,7 +154,7 @@ func resamplePix(pix []byte, w, h, stride, bpp, size int) *image.RGBA {
 		clear(acc)
 		first := yt.first[o]
 		for j, wt := range yt.w[yt.off[o]:yt.off[o+1]] {
-			src := tmp[3*size*(first+j) : 3*size*(first+j+1)]
+			src := horizontal(first + j)
 			src = src[:len(acc)]
 			for i, v := range src {
 				acc[i] += wt * v
