@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -211,5 +214,27 @@ func TestPolledQueuesAreBounded(t *testing.T) {
 	})
 	if n, err := s2.wa().ReceiveNotification(context.Background(), 5*time.Second); err != nil || n != nil {
 		t.Errorf("after the retention window: %+v, %v; want nothing", n, err)
+	}
+}
+
+// TestDecodeMemory: an upload whose decoded form needs more memory than
+// --decode-memory is refused with 413 before it is decoded, however small
+// the file.
+func TestDecodeMemory(t *testing.T) {
+	// 4000×4000 16-bit RGBA: 128 MB decoded whole; streamed row by row
+	// into the shrink it still needs about 19 MiB, more than 8.
+	s := start(t, "--decode-memory", "8388608")
+	img := image.NewNRGBA64(image.Rect(0, 0, 4000, 4000))
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > 1<<20 {
+		t.Fatalf("the test picture is %d bytes; it should be small", buf.Len())
+	}
+	ct, body := multipartBody(t, [4]string{"file", "big.png", "image/png", buf.String()})
+	code, _, b := raw(t, "POST", fmt.Sprintf("%s/waInstance%d/setProfilePicture/%s", s.URL, s.WhatsApp.ID, s.WhatsApp.Token), ct, body)
+	if e := decodeError(t, b); code != http.StatusRequestEntityTooLarge || !strings.Contains(e.Message, "PORTRAIT_DECODE_MEMORY") {
+		t.Errorf("a 4000×4000 16-bit PNG under an 8 MiB budget: %d %s", code, b)
 	}
 }

@@ -68,7 +68,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		CacheTTL:      cfg.CacheTTL,
 		CacheEntries:  int(cfg.CacheEntries),
 		LookupTimeout: cfg.LookupTimeout,
-		Limits:        picture.Limits{MaxPixels: cfg.MaxPixels},
+		Limits:        picture.Limits{MaxPixels: cfg.MaxPixels, Budget: picture.NewBudget(cfg.DecodeMemory)},
 		MaxDecoders:   cfg.MaxDecoders,
 		Secret:        secret,
 		UpstreamURLs:  cfg.UpstreamURLs,

@@ -33,6 +33,10 @@ type Options struct {
 	CacheTTL time.Duration
 	// CacheEntries bounds the number of cached lookups; 0 means unbounded.
 	CacheEntries int
+	// SourceEntries bounds how many messenger pictures are remembered by
+	// the hash of their bytes, so that the same picture is processed once
+	// however many instances see it; 0 means DefaultSourceEntries.
+	SourceEntries int
 	// LookupTimeout bounds one engine lookup; past it the lookup fails with
 	// portrait.ErrUpstreamTimeout.
 	LookupTimeout time.Duration
@@ -89,6 +93,7 @@ type Service struct {
 	opts    Options
 	metrics Metrics
 	cache   cache
+	sources sourceMemo
 	flight  singleflight.Group
 	sem     chan struct{}
 }
@@ -108,6 +113,7 @@ func New(blobs portrait.Blobs, kv portrait.KV, opts Options, m Metrics) *Service
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	s := &Service{blobs: blobs, kv: kv, opts: opts, metrics: m, sem: make(chan struct{}, opts.MaxDecoders)}
 	s.cache.init(opts.CacheEntries)
+	s.sources.init(opts.SourceEntries)
 	return s
 }
 
@@ -217,21 +223,16 @@ func (s *Service) lookup(ctx context.Context, src Source, k cacheKey, chat portr
 		s.outcome(OutcomeError)
 		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
 	default:
-		res, err := s.Normalize(ctx, rp.Data)
-		if err != nil && ctx.Err() == nil {
+		key, err := s.storeSource(ctx, rp.Data)
+		switch {
+		case err != nil && ctx.Err() == nil && !errors.Is(err, picture.ErrBusy) && !errors.Is(err, portrait.ErrStorage):
 			// Not the caller's picture: what is wrong with it is no
 			// validation error of the request.
 			s.outcome(OutcomeBadPicture)
 			return Avatar{}, fmt.Errorf("%w: picture %q of %s: %v", portrait.ErrUpstreamPicture, rp.ID, chat, err)
-		}
-		if err != nil {
+		case err != nil:
 			s.outcome(OutcomeError)
 			return Avatar{}, fmt.Errorf("avatar: picture of %s from the messenger: %w", chat, err)
-		}
-		key, err := s.Store(ctx, res)
-		if err != nil {
-			s.outcome(OutcomeError)
-			return Avatar{}, err
 		}
 		s.outcome(OutcomePicture)
 		pictureID, upstream = rp.ID, rp.URL
@@ -281,7 +282,30 @@ func (s *Service) remember(ctx context.Context, k cacheKey, kn known) error {
 	return nil
 }
 
-// Normalize runs the picture pipeline, at most MaxDecoders at a time.
+// storeSource normalises a messenger's picture and stores it, returning
+// its key. The same source bytes are processed once: many instances (and
+// many lookups after a restart of the cache) see the same pictures, and the
+// pipeline is most of a cold lookup's cost.
+func (s *Service) storeSource(ctx context.Context, data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	if key, ok := s.sources.get(sum); ok {
+		return key, nil
+	}
+	res, err := s.Normalize(ctx, data)
+	if err != nil {
+		return "", err
+	}
+	key, err := s.Store(ctx, res)
+	if err != nil {
+		return "", err
+	}
+	s.sources.put(sum, key)
+	return key, nil
+}
+
+// Normalize runs the picture pipeline, at most MaxDecoders at a time and
+// within the decode memory budget (Limits.Budget), waiting for either as
+// long as ctx allows.
 func (s *Service) Normalize(ctx context.Context, data []byte) (picture.Result, error) {
 	select {
 	case s.sem <- struct{}{}:
@@ -290,7 +314,7 @@ func (s *Service) Normalize(ctx context.Context, data []byte) (picture.Result, e
 	}
 	defer func() { <-s.sem }()
 	start := time.Now()
-	res, err := picture.Process(data, s.opts.Limits)
+	res, err := picture.ProcessContext(ctx, data, s.opts.Limits)
 	if s.metrics.Process != nil {
 		s.metrics.Process(time.Since(start), err)
 	}

@@ -104,7 +104,7 @@ func pngOf(t *testing.T, w, h int, c color.Color) []byte {
 
 // newService returns a Service on a real store and picture directory, and
 // an instance in the store for its records.
-func newService(t *testing.T, opts avatar.Options) (*avatar.Service, portrait.InstanceID, *sqlite.DB) {
+func newService(t *testing.T, opts avatar.Options, metrics ...avatar.Metrics) (*avatar.Service, portrait.InstanceID, *sqlite.DB) {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "p.db"))
@@ -129,7 +129,11 @@ func newService(t *testing.T, opts avatar.Options) (*avatar.Service, portrait.In
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = time.Hour
 	}
-	return avatar.New(blobs, db, opts, avatar.Metrics{}), id, db
+	var m avatar.Metrics
+	if len(metrics) > 0 {
+		m = metrics[0]
+	}
+	return avatar.New(blobs, db, opts, m), id, db
 }
 
 var alice = portrait.MustChatID(portrait.TypeWhatsApp, "11001230001@c.us")
@@ -339,5 +343,27 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	if n := svc.CacheLen(); n > 640 || n < 320 {
 		t.Errorf("cache holds %d entries, want at most 640 (and not emptied)", n)
+	}
+}
+
+// TestSameSourceProcessedOnce: the same picture bytes seen by several
+// instances go through the pipeline once.
+func TestSameSourceProcessedOnce(t *testing.T) {
+	var processed atomic.Int32
+	svc, id, db := newService(t, avatar.Options{}, avatar.Metrics{Process: func(time.Duration, error) { processed.Add(1) }})
+	m := &messenger{id: "p1", data: pngOf(t, 300, 300, color.White)}
+	for i := 1; i < 3; i++ {
+		if err := db.CreateInstance(context.Background(), portrait.Instance{ID: id + portrait.InstanceID(i), Type: portrait.TypeWhatsApp, Engine: "sandbox", TokenHash: []byte("h"), CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		av, err := svc.Get(context.Background(), at(m, id+portrait.InstanceID(i)), alice)
+		if err != nil || av.URL == "" {
+			t.Fatalf("instance %d: %+v, %v", i, av, err)
+		}
+	}
+	if n := processed.Load(); n != 1 {
+		t.Errorf("the pipeline ran %d times for one source picture, want 1", n)
 	}
 }

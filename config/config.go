@@ -37,6 +37,7 @@ type Config struct {
 	MaxUploadBytes int64
 	MaxPixels      int64
 	MaxDecoders    int
+	DecodeMemory   int64
 	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
 
 	BodyTimeout       time.Duration
@@ -132,6 +133,7 @@ func Settings() []Setting {
 		{"upload-timeout", "PORTRAIT_UPLOAD_TIMEOUT", "2m", "how long a client may take to send a multipart upload (setProfilePicture, setGroupPicture)", dur(func(c *Config) *time.Duration { return &c.UploadTimeout })},
 		{"max-conns-per-client", "PORTRAIT_MAX_CONNS_PER_CLIENT", "256", "open connections one client address may hold (IPv6: per /64); further ones are closed at once; 0 switches the limit off", i64(func(c *Config) *int64 { return &c.MaxConnsPerClient })},
 		{"auth-failures", "PORTRAIT_AUTH_FAILURES", "30", "failed authentications (unknown idInstance, wrong apiTokenInstance, wrong admin token) one client address may make per minute; past it those get 429 with Retry-After while valid requests are still served; 0 switches the limit off (behind a reverse proxy all clients share its address: raise it, or limit in the proxy)", i64(func(c *Config) *int64 { return &c.AuthFailures })},
+		{"decode-memory", "PORTRAIT_DECODE_MEMORY", "268435456", "memory in bytes that decoding pictures may hold at once, across all requests (256 MiB); each decode is admitted by its estimate (width × height × bytes per pixel) and waits for room, a picture that alone needs more gets 413", i64(func(c *Config) *int64 { return &c.DecodeMemory })},
 		{"rate-limits", "PORTRAIT_RATE_LIMITS", "GREEN-API's", "per-instance, per-method limits in requests/s, as method=rps pairs separated by commas (e.g. getAvatar=10,setProfilePicture=0.1); listed methods override the defaults, 0 removes a limit, 'off' removes all", func(c *Config, v string) error {
 			m, err := ParseRateLimits(v)
 			c.RateLimits = m

@@ -117,6 +117,11 @@ func engineError(err error, action string) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, picture.ErrBusy):
+		return &apiError{status: http.StatusServiceUnavailable, retryAfter: 5 * time.Second,
+			message: "Service Unavailable: the server is decoding other pictures and has no decode memory free (PORTRAIT_DECODE_MEMORY); try again in a few seconds"}
+	case errors.Is(err, picture.ErrOverBudget):
+		return newError(http.StatusRequestEntityTooLarge, "Payload Too Large: %v; send a picture with fewer pixels (the limit is set by PORTRAIT_DECODE_MEMORY)", err)
 	case errors.Is(err, picture.ErrEmpty):
 		return newError(http.StatusBadRequest, msgFileEmpty)
 	case errors.Is(err, picture.ErrUnsupported):

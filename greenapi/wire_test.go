@@ -184,6 +184,8 @@ func TestEngineError(t *testing.T) {
 		msg    string
 	}{
 		{picture.ErrEmpty, 400, "File is empty"},
+		{fmt.Errorf("%w: context deadline exceeded", picture.ErrBusy), 503, "no decode memory free"},
+		{fmt.Errorf("%w: decoding needs about 900 MiB, the budget is 256 MiB", picture.ErrOverBudget), 413, "needs about 900 MiB"},
 		{fmt.Errorf("x: %w", picture.ErrUnsupported), 400, "Unsupported media type"},
 		{fmt.Errorf("%w: 20000x20000", picture.ErrTooLarge), 400, "Validation failed"},
 		{portrait.ErrNotAuthorized, 400, "instance account not authorized"},
