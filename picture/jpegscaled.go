@@ -425,13 +425,15 @@ func idctN(blk *[64]int32, rows uint8, n int, dst []byte, stride int) {
 		blk[0] = 0
 		return
 	}
-	m := &idct8
 	switch n {
 	case 2:
-		m = &idct2
+		idctHalf(blk, rows, 2, &idct2, dst, stride)
+		return
 	case 4:
-		m = &idct4
+		idctHalf(blk, rows, 4, &idct4, dst, stride)
+		return
 	}
+	m := &idct8
 	var out [64]int // out[8i+j], units of 2^-23
 	for u := 0; u < 8; u++ {
 		if rows&(1<<u) == 0 {
@@ -459,6 +461,50 @@ func idctN(blk *[64]int32, rows uint8, n int, dst []byte, stride int) {
 	for i := 0; i < n; i++ {
 		row := dst[i*stride : i*stride+n]
 		o := out[i*8 : i*8+8]
+		for j := range row {
+			row[j] = clamp8((o[j]+1<<22)>>23 + 128)
+		}
+	}
+}
+
+// idctHalf is idctN for n = 2 or 4, using the symmetry of their matrices:
+// output n-1-j is output j with the odd frequencies negated, so each
+// pair comes from one sum over the even and one over the odd
+// coefficients. Frequencies whose column of m is zero (2, 4 and 6 for
+// n = 2; 4 for n = 4) contribute nothing and their rows are skipped. The
+// sums are the same integers as idctN's, so the output is identical.
+func idctHalf(blk *[64]int32, rows uint8, n int, m *[8][8]int32, dst []byte, stride int) {
+	var out [4][4]int // out[i][j], units of 2^-23
+	half := n / 2
+	for u := 0; u < 8; u++ {
+		if rows&(1<<u) == 0 {
+			continue
+		}
+		f := (*[8]int32)(blk[u*8 : u*8+8])
+		if m[0][u] == 0 {
+			*f = [8]int32{}
+			continue
+		}
+		var t [4]int
+		for j := 0; j < half; j++ {
+			mj := &m[j]
+			e := int(f[0])*int(mj[0]) + int(f[2])*int(mj[2]) + int(f[4])*int(mj[4]) + int(f[6])*int(mj[6])
+			o := int(f[1])*int(mj[1]) + int(f[3])*int(mj[3]) + int(f[5])*int(mj[5]) + int(f[7])*int(mj[7])
+			t[j] = (e + o + 1<<6) >> 7
+			t[n-1-j] = (e - o + 1<<6) >> 7
+		}
+		*f = [8]int32{}
+		for i := 0; i < n; i++ {
+			mi := int(m[i][u])
+			o := &out[i]
+			for j := 0; j < n; j++ {
+				o[j] += mi * t[j]
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		row := dst[i*stride : i*stride+n]
+		o := &out[i]
 		for j := range row {
 			row[j] = clamp8((o[j]+1<<22)>>23 + 128)
 		}
