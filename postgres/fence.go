@@ -31,13 +31,13 @@ func (db *DB) execWrite(ctx context.Context, stmt string, args ...any) (pgconn.C
 		return db.pool.Exec(ctx, stmt, args...)
 	}
 	var tag pgconn.CommandTag
-	b := &pgx.Batch{}
-	queueFence(ctx, b)
-	b.Queue(stmt, args...).Exec(func(ct pgconn.CommandTag) error {
-		tag = ct
-		return nil
+	err := db.runBatch(ctx, func(b *pgx.Batch) {
+		queueFence(ctx, b)
+		b.Queue(stmt, args...).Exec(func(ct pgconn.CommandTag) error {
+			tag = ct
+			return nil
+		})
 	})
-	err := db.runBatch(ctx, b)
 	return tag, err
 }
 

@@ -142,6 +142,10 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	got, err := pgx.CollectRows(rows, scanLease)
+	if sqlState(err) == codeForeignKey {
+		// The instance was deleted between the select and the insert.
+		err = fmt.Errorf("instance %d: %w: %w", id, portrait.ErrNotFound, err)
+	}
 	if err != nil {
 		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
 	}

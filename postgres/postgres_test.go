@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +347,83 @@ func TestClaims(t *testing.T) {
 
 func TestFencing(t *testing.T) {
 	storetest.RunFencing(t, func(t *testing.T) storetest.FenceStore { return openTemp(t) })
+}
+
+// TestDeleteWhileWriting deletes and creates an instance again and again
+// while others write to it, fenced and not: the lock order of the
+// transactions must not let a deadlock or any error other than "not
+// found" or "lease lost" reach a caller.
+func TestDeleteWhileWriting(t *testing.T) {
+	db := mustOpen(t, pgtest.DB(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	const id = portrait.InstanceID(1101000001)
+	if err := db.CreateInstance(t.Context(), instance(id)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		writes atomic.Int64
+	)
+	report := func(err error) {
+		if err == nil {
+			writes.Add(1)
+			return
+		}
+		if ctx.Err() != nil || errors.Is(err, portrait.ErrNotFound) || errors.Is(err, portrait.ErrLeaseLost) {
+			return
+		}
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			report(db.DeleteInstance(ctx, id))
+			report(db.CreateInstance(ctx, instance(id)))
+		}
+	})
+	for w := range 6 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				wctx := ctx
+				if w%2 == 1 {
+					l, err := db.Acquire(ctx, id, fmt.Sprintf("node-%d", w), time.Minute)
+					if err != nil && !errors.Is(err, portrait.ErrLeaseHeld) {
+						report(err)
+						continue
+					}
+					wctx = portrait.WithLease(ctx, l)
+				}
+				n := portrait.Notification{Instance: id, Body: []byte(`{}`), CreatedAt: time.Now()}
+				switch i % 3 {
+				case 0:
+					_, err := db.Enqueue(wctx, []portrait.Notification{n})
+					report(err)
+				case 1:
+					jid, err := db.AddJob(wctx, portrait.Job{Instance: id, Kind: "avatarInfo", DueAt: time.Now(), CreatedAt: time.Now()})
+					report(err)
+					if err == nil {
+						_, err = db.FinishJob(wctx, portrait.Job{ID: jid, Instance: id}, &n)
+						report(err)
+					}
+				default:
+					report(db.Put(wctx, id, "world", []byte("x")))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 10 {
+			t.Errorf("… %d errors in all", len(errs))
+			break
+		}
+		t.Error(err)
+	}
+	if writes.Load() < 10 {
+		t.Errorf("only %d writes succeeded", writes.Load())
+	}
 }

@@ -96,13 +96,18 @@ func (r notificationRows) queue(ctx context.Context, b *pgx.Batch, ids *[]int64)
 	b.Queue(notifyQueue, r.lock)
 }
 
-// runBatch sends b and waits for its outcome. A batch outside a
-// transaction runs as one implicit transaction: all of it commits, or
-// nothing does. A foreign-key violation (an instance deleted meanwhile)
-// is reported as portrait.ErrNotFound, a refused fence as
-// portrait.ErrLeaseLost.
-func (db *DB) runBatch(ctx context.Context, b *pgx.Batch) error {
+// runBatch sends the batch that build queues and waits for its outcome. A
+// batch outside a transaction runs as one implicit transaction: all of it
+// commits, or nothing does. A batch that PostgreSQL aborted to break a
+// deadlock is built and sent again, from scratch: pgx records in a Batch
+// the prepared statements of the connection it was sent on, so a Batch is
+// never sent twice (it would fail on another connection). A
+// foreign-key violation (an instance deleted meanwhile) is reported as
+// portrait.ErrNotFound, a refused fence as portrait.ErrLeaseLost.
+func (db *DB) runBatch(ctx context.Context, build func(b *pgx.Batch)) error {
 	for attempt := 1; ; attempt++ {
+		b := &pgx.Batch{}
+		build(b)
 		err := db.pool.SendBatch(ctx, b).Close()
 		if sqlState(err) == codeForeignKey {
 			return fmt.Errorf("%w: %w", portrait.ErrNotFound, err)
@@ -131,9 +136,7 @@ func (db *DB) Enqueue(ctx context.Context, ns []portrait.Notification) ([]int64,
 	}
 	rows := newNotificationRows(ns)
 	var ids []int64
-	b := &pgx.Batch{}
-	rows.queue(ctx, b, &ids)
-	if err := db.runBatch(ctx, b); err != nil {
+	if err := db.runBatch(ctx, func(b *pgx.Batch) { rows.queue(ctx, b, &ids) }); err != nil {
 		return nil, fmt.Errorf("postgres: enqueue: %w", err)
 	}
 	if len(ids) != len(ns) {
@@ -271,24 +274,24 @@ func (db *DB) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
 		deadline = &j.Deadline
 	}
 	var id int64
-	b := &pgx.Batch{}
-	queueFence(ctx, b)
-	// $1 instance, $2 kind, $3 key, $4 data, $5 due, $6 deadline, $7
-	// created.
-	b.Queue(`INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
+	err := db.runBatch(ctx, func(b *pgx.Batch) {
+		queueFence(ctx, b)
+		// $1 instance, $2 kind, $3 key, $4 data, $5 due, $6 deadline,
+		// $7 created.
+		b.Queue(`INSERT INTO jobs (instance_id, kind, key, data, due_at, deadline, created_at)
 		VALUES ($1, $2, $3, $4, CASE WHEN $6::timestamptz IS NULL THEN $5 ELSE least($5, $6) END, $6, $7)
 		ON CONFLICT (instance_id, kind, key) WHERE key <> '' DO UPDATE SET
 			data = excluded.data,
 			due_at = CASE WHEN jobs.deadline IS NULL THEN $5 ELSE least($5, jobs.deadline) END,
 			version = jobs.version + 1
 		RETURNING id`,
-		int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt).Query(func(rows pgx.Rows) error {
-		var err error
-		id, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
-		return err
+			int64(j.Instance), j.Kind, j.Key, nonNil(j.Data), j.DueAt, deadline, j.CreatedAt).Query(func(rows pgx.Rows) error {
+			var err error
+			id, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+			return err
+		})
+		b.Queue(notifyJob, int64(j.Instance))
 	})
-	b.Queue(notifyJob, int64(j.Instance))
-	err := db.runBatch(ctx, b)
 	if sqlState(err) == codeForeignKey {
 		err = fmt.Errorf("instance %d: %w", j.Instance, portrait.ErrNotFound)
 	}
@@ -355,35 +358,35 @@ func (db *DB) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notific
 	// One round trip: a batch runs as one implicit transaction, and an
 	// error in any statement rolls all of it back.
 	var receipt int64
-	b := &pgx.Batch{}
-	// The instance's row first, as Enqueue and DeleteInstance lock it
-	// before they touch the instance's jobs and notifications: receipt
-	// ids stay in order, and there is no deadlock. A missing instance
-	// locks nothing; the insert below then fails on the foreign key, and
-	// the whole batch with it, keeping the job.
-	b.Queue(lockInstances, []int64{int64(n.Instance)})
-	queueFence(ctx, b)
-	// The job's row next: a concurrent FinishJob of the same job waits,
-	// and then finds it gone.
-	b.Queue(`SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, j.ID)
-	// The notification, only if the job is still there.
-	b.Queue(`INSERT INTO notifications (id, instance_id, body, created_at)
-		SELECT nextval(pg_get_serial_sequence('notifications', 'id')), $2, $3, $4
-		WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
-		RETURNING id`, j.ID, int64(n.Instance), nonNil(n.Body), n.CreatedAt).Query(func(rows pgx.Rows) error {
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		receipt = 0 // a batch run again after a deadlock runs this again
-		if len(ids) == 1 {
-			receipt = ids[0]
-		}
-		return err
+	err := db.runBatch(ctx, func(b *pgx.Batch) {
+		// The instance's row first, as Enqueue and DeleteInstance lock
+		// it before they touch the instance's jobs and notifications:
+		// receipt ids stay in order, and there is no deadlock. A
+		// missing instance locks nothing; the insert below then fails on
+		// the foreign key, and the whole batch with it, keeping the job.
+		b.Queue(lockInstances, []int64{int64(n.Instance)})
+		queueFence(ctx, b)
+		// The job's row next: a concurrent FinishJob of the same job
+		// waits, and then finds it gone.
+		b.Queue(`SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, j.ID)
+		// The notification, only if the job is still there.
+		b.Queue(`INSERT INTO notifications (id, instance_id, body, created_at)
+			SELECT nextval(pg_get_serial_sequence('notifications', 'id')), $2, $3, $4
+			WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+			RETURNING id`, j.ID, int64(n.Instance), nonNil(n.Body), n.CreatedAt).Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			receipt = 0 // a batch run again after a deadlock runs this again
+			if len(ids) == 1 {
+				receipt = ids[0]
+			}
+			return err
+		})
+		b.Queue(`SELECT pg_notify('`+ChannelQueue+`', $2::bigint::text) WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)`,
+			j.ID, int64(n.Instance))
+		// Deleted if unchanged; kept without its claim if merged into.
+		b.Queue(`DELETE FROM jobs WHERE id = $1 AND version = $2`, j.ID, j.Version)
+		b.Queue(`UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1 AND version <> $2`, j.ID, j.Version)
 	})
-	b.Queue(`SELECT pg_notify('`+ChannelQueue+`', $2::bigint::text) WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)`,
-		j.ID, int64(n.Instance))
-	// Deleted if unchanged; kept without its claim if merged into.
-	b.Queue(`DELETE FROM jobs WHERE id = $1 AND version = $2`, j.ID, j.Version)
-	b.Queue(`UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE id = $1 AND version <> $2`, j.ID, j.Version)
-	err := db.runBatch(ctx, b)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: finish job %d: %w", j.ID, err)
 	}

@@ -151,6 +151,14 @@ func dsn(abs string) string {
 	return "file://" + (&url.URL{Path: p}).EscapedPath() + "?" + q.Encode()
 }
 
+// Dialect is the name of this database's SQL dialect for go.mau.fi/util's
+// dbutil (whatsmeow's sqlstore).
+const Dialect = "sqlite"
+
+// Dialect returns Dialect, the name under which whatsmeow's sqlstore knows
+// this database.
+func (db *DB) Dialect() string { return Dialect }
+
 // SQL returns the connection pool, for packages that keep their own tables in
 // the same file. Every connection has the pragmas Open sets; read-write
 // transactions begun on it are BEGIN IMMEDIATE.
