@@ -250,7 +250,8 @@ func testLeaseRace(t *testing.T, s LeaseStore) {
 func testLeaseExpiry(t *testing.T, s LeaseStore) {
 	ids := createN(t, s, 1)
 	a := ids[0]
-	old := acquire(t, s, a, "node-1", time.Second)
+	// Long enough to be still held at the next call on a busy machine.
+	old := acquire(t, s, a, "node-1", 2*time.Second)
 	wantHeld(t, s, a, "node-2")
 	waitExpired(t, s, old)
 	// Expired: the owner's fence no longer counts, and renewing is too
@@ -414,16 +415,16 @@ func testLeaseNodes(t *testing.T, s LeaseStore) {
 		}
 	}
 	// A node that stops sending heartbeats drops out.
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	if err := s.Heartbeat(ctx, portrait.Node{ID: "node-a", Addr: "127.0.0.1:7001"}); err != nil {
 		t.Fatal(err)
 	}
-	ns, err = s.Nodes(ctx, time.Second)
+	ns, err = s.Nodes(ctx, 1500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ns) != 1 || ns[0].ID != "node-a" {
-		t.Errorf("Nodes alive within a second = %+v, want node-a alone", ns)
+		t.Errorf("Nodes alive within 1.5 s = %+v, want node-a alone", ns)
 	}
 }
 
