@@ -111,7 +111,9 @@ type JobClaims interface {
 	// instances whose unexpired lease node holds and that no claim holds
 	// (a claim whose time ran out, because its node died, counts as
 	// none). It picks them as Queue.DueJobs does, fairly across
-	// instances, and returns them in that order.
+	// instances, and returns them in that order; a job still claimed
+	// counts in its instance's rank, so instances with a job running
+	// yield to instances with none.
 	//
 	// A claim ends with FinishJob: the job is deleted, or, when it was
 	// merged into while it ran, kept without a claim, to be claimed

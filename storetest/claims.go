@@ -195,6 +195,35 @@ func testClaimFair(t *testing.T, s ClaimStore) {
 	got := claim(t, s, "node-1", now, 5, time.Hour)
 	wantJobs(t, "fair claim", got, []portrait.Job{as[0], b1, c1, as[1], b2})
 	wantJobs(t, "next claim", claim(t, s, "node-1", now, 3, time.Hour), as[2:5])
+
+	// Jobs still claimed count in their instance's rank: with one of d's
+	// jobs running, e's first job comes before d's second, though d's is
+	// due earlier.
+	more := createN2(t, s, 1101000011, 2)
+	d, e := more[0], more[1]
+	d1, d2 := jobAt(t, s, d, 1), jobAt(t, s, d, 2)
+	e1 := jobAt(t, s, e, 30)
+	for _, id := range more {
+		acquire(t, s, id, "node-1", time.Hour)
+	}
+	for _, j := range []portrait.Job{b1, b2, c1} {
+		finishJob(t, s, j, nil)
+	}
+	// a's next due job is as[5], due at 5 s, ranked behind a's five claimed.
+	wantJobs(t, "claim of d's first", claim(t, s, "node-1", now, 1, time.Hour), []portrait.Job{d1})
+	wantJobs(t, "claim with d1 running", claim(t, s, "node-1", now, 2, time.Hour), []portrait.Job{e1, d2})
+}
+
+// createN2 creates n instances with ids from first on.
+func createN2(t *testing.T, s portrait.Store, first portrait.InstanceID, n int) []portrait.InstanceID {
+	t.Helper()
+	var ids []portrait.InstanceID
+	for i := range n {
+		inst := newInstance(first + portrait.InstanceID(i))
+		create(t, s, inst)
+		ids = append(ids, inst.ID)
+	}
+	return ids
 }
 
 // testClaimConcurrent lets the workers of one node claim at once: every

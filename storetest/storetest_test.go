@@ -36,6 +36,17 @@ type memStore struct {
 	lastReceipt int64
 	jobs        map[int64]portrait.Job
 	lastJob     int64
+
+	// The cluster: the clock is time.Now, the store's own.
+	nodes     map[string]portrait.Node
+	leases    map[portrait.InstanceID]portrait.Lease
+	lastFence int64
+	claims    map[int64]memClaim // by job id
+}
+
+type memClaim struct {
+	node  string
+	until time.Time
 }
 
 func newMemStore() *memStore {
@@ -44,6 +55,9 @@ func newMemStore() *memStore {
 		kv:     map[portrait.InstanceID]map[string][]byte{},
 		queues: map[portrait.InstanceID][]portrait.Notification{},
 		jobs:   map[int64]portrait.Job{},
+		nodes:  map[string]portrait.Node{},
+		leases: map[portrait.InstanceID]portrait.Lease{},
+		claims: map[int64]memClaim{},
 	}
 }
 
@@ -132,9 +146,11 @@ func (m *memStore) DeleteInstance(ctx context.Context, id portrait.InstanceID) e
 	delete(m.insts, id)
 	delete(m.kv, id)
 	delete(m.queues, id)
+	delete(m.leases, id)
 	for jid, j := range m.jobs {
 		if j.Instance == id {
 			delete(m.jobs, jid)
+			delete(m.claims, jid)
 		}
 	}
 	m.gen++
@@ -172,7 +188,7 @@ func (m *memStore) Get(ctx context.Context, id portrait.InstanceID, key string) 
 }
 
 func (m *memStore) Put(ctx context.Context, id portrait.InstanceID, key string, value []byte) error {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return err
 	}
@@ -186,7 +202,7 @@ func (m *memStore) Put(ctx context.Context, id portrait.InstanceID, key string, 
 }
 
 func (m *memStore) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return err
 	}
@@ -219,7 +235,7 @@ func (m *memStore) enqueueLocked(ns []portrait.Notification) ([]int64, error) {
 }
 
 func (m *memStore) Enqueue(ctx context.Context, ns []portrait.Notification) ([]int64, error) {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +278,7 @@ func (m *memStore) Peek(ctx context.Context, id portrait.InstanceID, after int64
 }
 
 func (m *memStore) Delete(ctx context.Context, id portrait.InstanceID, receiptID int64) (bool, error) {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -277,7 +293,7 @@ func (m *memStore) Delete(ctx context.Context, id portrait.InstanceID, receiptID
 }
 
 func (m *memStore) DeleteMany(ctx context.Context, id portrait.InstanceID, receiptIDs []int64) (int, error) {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -329,7 +345,7 @@ func (m *memStore) Trim(ctx context.Context, olderThan time.Time, keep int) (byA
 }
 
 func (m *memStore) AddJob(ctx context.Context, j portrait.Job) (int64, error) {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -373,17 +389,25 @@ func (m *memStore) DueJobs(ctx context.Context, now time.Time, limit int) ([]por
 		return nil, err
 	}
 	defer unlock()
-	// Fair: rank each instance's due jobs by due time, then id, and
-	// return them by rank, then due time, then id.
+	var due []portrait.Job
+	for _, j := range m.jobs {
+		if !j.DueAt.After(usec(now)) {
+			j.Data = bytes.Clone(j.Data)
+			due = append(due, j)
+		}
+	}
+	return fair(due, limit), nil
+}
+
+// fair returns up to limit of jobs in DueJobs' order: each instance's
+// ranked by due time, then id; by rank, then due time, then id.
+func fair(jobs []portrait.Job, limit int) []portrait.Job {
 	byDue := func(a, b portrait.Job) int {
 		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
 	}
 	perInstance := map[portrait.InstanceID][]portrait.Job{}
-	for _, j := range m.jobs {
-		if !j.DueAt.After(usec(now)) {
-			j.Data = bytes.Clone(j.Data)
-			perInstance[j.Instance] = append(perInstance[j.Instance], j)
-		}
+	for _, j := range jobs {
+		perInstance[j.Instance] = append(perInstance[j.Instance], j)
 	}
 	type ranked struct {
 		job  portrait.Job
@@ -401,11 +425,11 @@ func (m *memStore) DueJobs(ctx context.Context, now time.Time, limit int) ([]por
 	for _, r := range all[:min(len(all), max(limit, 0))] {
 		out = append(out, r.job)
 	}
-	return out, nil
+	return out
 }
 
 func (m *memStore) FinishJob(ctx context.Context, j portrait.Job, n *portrait.Notification) (int64, error) {
-	unlock, err := m.lock(ctx)
+	unlock, err := m.wlock(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -425,5 +449,204 @@ func (m *memStore) FinishJob(ctx context.Context, j portrait.Job, n *portrait.No
 	if stored.Version == j.Version {
 		delete(m.jobs, j.ID)
 	}
+	delete(m.claims, j.ID)
 	return receipt, nil
+}
+
+// now is the memory store's clock, at PostgreSQL's precision.
+func (m *memStore) now() time.Time { return usec(time.Now()) }
+
+// wlock is lock for the writes a lease in ctx fences (portrait.WithLease).
+func (m *memStore) wlock(ctx context.Context) (func(), error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := portrait.LeaseFrom(ctx); ok && !m.current(l) {
+		unlock()
+		return nil, fmt.Errorf("instance %d: %w", l.Instance, portrait.ErrLeaseLost)
+	}
+	return unlock, nil
+}
+
+// current reports whether l is its instance's unexpired lease.
+func (m *memStore) current(l portrait.Lease) bool {
+	cur, ok := m.leases[l.Instance]
+	return ok && cur.Node == l.Node && cur.Fence == l.Fence && cur.Expires.After(m.now())
+}
+
+func (m *memStore) Now(ctx context.Context) (time.Time, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer unlock()
+	return m.now(), nil
+}
+
+func (m *memStore) Heartbeat(ctx context.Context, n portrait.Node) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n.Heartbeat = m.now()
+	m.nodes[n.ID] = n
+	return nil
+}
+
+func (m *memStore) Nodes(ctx context.Context, within time.Duration) ([]portrait.Node, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []portrait.Node
+	for _, id := range slices.Sorted(maps.Keys(m.nodes)) {
+		if n := m.nodes[id]; n.Heartbeat.After(m.now().Add(-within)) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) RemoveNode(ctx context.Context, id string) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	delete(m.nodes, id)
+	maps.DeleteFunc(m.leases, func(_ portrait.InstanceID, l portrait.Lease) bool { return l.Node == id })
+	return nil
+}
+
+func (m *memStore) Acquire(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) (portrait.Lease, error) {
+	if ttl < time.Millisecond {
+		return portrait.Lease{}, fmt.Errorf("lease duration %v", ttl)
+	}
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return portrait.Lease{}, err
+	}
+	defer unlock()
+	if _, ok := m.insts[id]; !ok {
+		return portrait.Lease{}, fmt.Errorf("instance %d: %w", id, portrait.ErrNotFound)
+	}
+	now := m.now()
+	cur, ok := m.leases[id]
+	held := ok && cur.Expires.After(now)
+	if held && cur.Node != node {
+		return portrait.Lease{}, fmt.Errorf("instance %d: %w", id, portrait.ErrLeaseHeld)
+	}
+	fence := cur.Fence
+	if !held {
+		m.lastFence++
+		fence = m.lastFence
+	}
+	l := portrait.Lease{Instance: id, Node: node, Fence: fence, Expires: now.Add(ttl)}
+	m.leases[id] = l
+	return l, nil
+}
+
+func (m *memStore) Renew(ctx context.Context, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("lease duration %v", ttl)
+	}
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	now := m.now()
+	out := []portrait.Lease{}
+	for _, id := range slices.Sorted(maps.Keys(m.leases)) {
+		if l := m.leases[id]; l.Node == node && l.Expires.After(now) {
+			l.Expires = now.Add(ttl)
+			m.leases[id] = l
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Release(ctx context.Context, id portrait.InstanceID, node string, fence int64) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if l, ok := m.leases[id]; ok && l.Node == node && l.Fence == fence {
+		delete(m.leases, id)
+	}
+	return nil
+}
+
+func (m *memStore) Leases(ctx context.Context) ([]portrait.Lease, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := []portrait.Lease{}
+	for _, id := range slices.Sorted(maps.Keys(m.leases)) {
+		out = append(out, m.leases[id])
+	}
+	return out, nil
+}
+
+func (m *memStore) CheckLease(ctx context.Context, l portrait.Lease) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !m.current(l) {
+		return fmt.Errorf("instance %d: %w", l.Instance, portrait.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (m *memStore) ClaimJobs(ctx context.Context, node string, now time.Time, limit int, ttl time.Duration) ([]portrait.Job, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("claim duration %v", ttl)
+	}
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	clock := m.now()
+	// The due jobs of node's instances in DueJobs' order (claimed ones
+	// count in their instance's rank), then those node may take.
+	var due []portrait.Job
+	for _, j := range m.jobs {
+		if l, owned := m.leases[j.Instance]; owned && l.Node == node && l.Expires.After(clock) && !j.DueAt.After(usec(now)) {
+			j.Data = bytes.Clone(j.Data)
+			due = append(due, j)
+		}
+	}
+	out := []portrait.Job{}
+	for _, j := range fair(due, len(due)) {
+		if c, claimed := m.claims[j.ID]; len(out) >= limit || claimed && c.until.After(clock) {
+			continue
+		}
+		m.claims[j.ID] = memClaim{node: node, until: clock.Add(ttl)}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// TestMemLeases, TestMemClaims and TestMemFencing run the cluster suites
+// against the in-memory store.
+func TestMemLeases(t *testing.T) {
+	storetest.RunLeases(t, func(*testing.T) storetest.LeaseStore { return newMemStore() })
+}
+
+func TestMemClaims(t *testing.T) {
+	storetest.RunClaims(t, func(*testing.T) storetest.ClaimStore { return newMemStore() })
+}
+
+func TestMemFencing(t *testing.T) {
+	storetest.RunFencing(t, func(*testing.T) storetest.FenceStore { return newMemStore() })
 }
