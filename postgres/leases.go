@@ -16,8 +16,12 @@ var _ portrait.Leases = (*DB)(nil)
 // Every statement here reads the time from now(), the database's clock at
 // the start of its transaction (each is a transaction of its own). A
 // statement that waited for a lock sees an earlier now() than the moment
-// it acts, which errs on the safe side: a lease looks unexpired a little
-// longer, and a renewed one expires a little sooner.
+// it acts, which errs on the safe side for Acquire and Renew: another
+// node's lease looks unexpired a little longer, and a renewed one expires
+// a little sooner. A fenced write and an Acquire that takes the lease over
+// are ordered by the lease row's lock (portrait_fence holds it shared until
+// the write commits), not by the clock: the new owner's lease begins after
+// the old owner's last write.
 
 // micros is d in microseconds, the precision of timestamptz; ttl and
 // within are passed to PostgreSQL as $n * interval '1 microsecond'.

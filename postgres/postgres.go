@@ -1,16 +1,22 @@
 // Package postgres implements portrait.Store, portrait.Queue,
-// portrait.Blobs and portrait.Leases on PostgreSQL, through
-// github.com/jackc/pgx/v5, so that several portrait processes (the nodes
-// of a cluster, and the CLI) can share one database.
+// portrait.Leases and portrait.JobClaims (DB) and portrait.Blobs
+// (DB.Blobs) on PostgreSQL, through github.com/jackc/pgx/v5, so that
+// several portrait processes (the nodes of a cluster, and the CLI) can
+// share one database.
 //
 // Every method that changes something commits one transaction before it
 // returns; with PostgreSQL's default synchronous_commit that change has
-// reached the server's write-ahead log on disk. Times that must agree
-// across processes (leases, heartbeats) are taken from the database's clock,
-// never from the caller's.
+// reached the server's write-ahead log on disk. Writes made with a context
+// that carries a lease (portrait.WithLease) are fenced: refused unless the
+// lease is still current. Times that must agree across processes (leases,
+// heartbeats, claims) are taken from the database's clock, never from the
+// caller's. Every commit that matters to other processes is announced
+// through LISTEN/NOTIFY (DB.Listen).
 //
 // The schema is created and upgraded by numbered migrations embedded in the
 // package; Open applies the ones the database lacks, one process at a time.
+// whatsmeow's device store can live in the same database (DB.SQL,
+// Dialect).
 package postgres
 
 import (
@@ -31,9 +37,10 @@ import (
 // "postgres" to mean PostgreSQL.
 const Dialect = "pgx"
 
-// DB is a portrait.Store, portrait.Queue, portrait.Blobs and
-// portrait.Leases in one PostgreSQL database. It is safe for concurrent
-// use, also by several processes.
+// DB is a portrait.Store, portrait.Queue, portrait.Leases and
+// portrait.JobClaims in one PostgreSQL database, with the pictures of
+// portrait.Blobs beside them (Blobs). It is safe for concurrent use, also
+// by several processes.
 type DB struct {
 	pool *pgxpool.Pool
 	sql  *sql.DB
