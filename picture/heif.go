@@ -428,16 +428,17 @@ var composeOrientations = sync.OnceValue(func() (c [8][8]int) {
 // of the planes (HEIC); that memory is a Go slice that wazero grows by
 // copying as the decoder asks for more, so old copies stay on the heap
 // until the collector runs. Measured peak resident memory of 12 MP
-// pictures (bench/libvips): about 51 bytes a pixel for HEIC and 68 for
-// 8-bit AVIF; 10-bit AVIF adds 16-bit samples and their copy.
+// pictures (bench/libvips): 51 to 56 bytes a pixel for HEIC and 68 to 72
+// for 8-bit AVIF; 10-bit AVIF adds 16-bit samples and their copy (not
+// measured).
 func (h *heifInfo) bytesPerPixel() float64 {
 	switch {
 	case h.format == HEIC:
-		return 52
+		return 58
 	case h.depth > 8:
-		return 110
+		return 120
 	}
-	return 70
+	return 76
 }
 
 // ycc is how the Y′CbCr samples that the HEIC decoder hands back map to
