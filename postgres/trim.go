@@ -10,7 +10,10 @@ import (
 
 // Trim implements portrait.Queue.Trim.
 func (db *DB) Trim(ctx context.Context, olderThan time.Time, keep int) (byAge, byCap int64, err error) {
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	// In cluster mode every node trims: inTx runs a trim again when
+	// PostgreSQL aborts it for a deadlock with another node's.
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		byAge, byCap = 0, 0
 		tag, err := tx.Exec(ctx, `DELETE FROM notifications WHERE created_at < $1`, olderThan)
 		if err != nil {
 			return err
