@@ -25,6 +25,12 @@ import (
 // portrait applies them as the matching EXIF orientation. EXIF blocks in
 // HEIF files are ignored, as libheif and libvips do: the transformations
 // are authoritative.
+//
+// Known limits of these decoders: a HEIC picture's transparency (an
+// auxiliary alpha item) is not decoded, so such pictures come out as if
+// opaque; and when a libheif.so or libavif.so is installed, gen2brain's
+// packages load it at run time instead of running the WebAssembly build,
+// unless the binary is built with the nodynamic tag.
 
 // heifInfo is what portrait reads from a HEIF file's meta box.
 type heifInfo struct {
