@@ -358,3 +358,23 @@ func TestHEIFErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAnimatedWebPOrientation: the EXIF chunk of an animated WebP turns
+// its first frame like that of a still one, and no metadata is kept.
+func TestAnimatedWebPOrientation(t *testing.T) {
+	// The stored pixels are 48×64: the quadrants turned for orientation 6.
+	anim := animation(t, 48, 64, 0, 0, readFixture(t, "webp/stored-6.webp"))
+	body := anim[12:]
+	withExif := riffFile(body, riffChunk("EXIF", exifBlob(binary.LittleEndian, 6)))
+	withExif[20] |= 0x08 // VP8X: EXIF present
+	res, err := Process(withExif, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Width != 64 || res.Height != 48 {
+		t.Errorf("size %dx%d, want 64x48", res.Width, res.Height)
+	}
+	checkQuadrants(t, res.Full)
+	checkClean(t, res.Full)
+	checkClean(t, res.Preview)
+}

@@ -44,7 +44,7 @@ type webpChunk struct {
 	data []byte
 }
 
-// webpChunks splits b (from offset 12 of a RIFF WEBP file, or the payload
+// splitChunks splits b (from offset 12 of a RIFF WEBP file, or the payload
 // of an ANMF chunk) into chunks. A truncated last chunk is an error.
 func splitChunks(b []byte) ([]webpChunk, error) {
 	var out []webpChunk
