@@ -214,7 +214,7 @@ func (j *job) estimate() estimate {
 	// intermediate rows (int32 per channel; a shrink by less than 2 spans
 	// at most 9 rows), the FullSize RGBA picture, the oriented copy and
 	// preview, and the two encoded outputs.
-	m := int64(side / max(side/FullSize, 1))
+	m := int64(min(side, 2*FullSize-1)) // the most the shrink can leave
 	e.scale = 3*m*m + 12*FullSize*10 + 3*4*FullSize*FullSize + 64<<10
 	return e
 }
