@@ -43,12 +43,15 @@ Usage:
   portrait sandbox privacy ID CHAT hidden|visible
   portrait sandbox account ID CHAT yes|no
   portrait sandbox scan ID
+  portrait admin rotate-token              a new admin token for the console and /admin/, shown once
   portrait version
 
 The instance commands work on the data directory (--data-dir or
 PORTRAIT_DATA_DIR); a running server picks their changes up within a second.
 The sandbox commands talk to a running server's admin API (--server or
-PORTRAIT_PUBLIC_URL, --admin-token or PORTRAIT_ADMIN_TOKEN).
+PORTRAIT_PUBLIC_URL, --admin-token or PORTRAIT_ADMIN_TOKEN). admin
+rotate-token works on the data directory too; a running server takes the
+new token within a second.
 `
 
 // Run runs portrait with env until ctx ends (for the server) or the command
@@ -69,6 +72,8 @@ func Run(ctx context.Context, env Env) error {
 		return instanceCommand(ctx, env, args)
 	case "sandbox":
 		return sandboxCommand(ctx, env, args)
+	case "admin":
+		return adminCommand(ctx, env, args)
 	case "version":
 		fmt.Fprintln(env.Stdout, "portrait", Version)
 		return nil

@@ -127,18 +127,27 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer func() { stopHub(); <-hubDone }()
 
 	failures := adminauth.NewLimiter(int(cfg.AuthFailures))
+	auth, banner, err := adminAuth(cfg, failures)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(env.Stdout, banner)
+	var admin *greenapi.Admin
+	if auth != nil {
+		admin = &greenapi.Admin{Auth: auth, Engines: engineInfos(engines), Notifications: hub, WebhookTimeout: cfg.WebhookTimeout}
+	}
 	api := greenapi.New(greenapi.Deps{
 		Instances:    reg,
 		Avatars:      avatars,
 		Notify:       hub,
 		Sandbox:      sandboxAdminOf(engines, avatars),
-		Console:      console.New(console.Options{AdminToken: cfg.AdminToken, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Failures: failures}),
+		Console:      console.New(console.Options{Auth: auth, Secure: strings.HasPrefix(cfg.PublicURL, "https://")}),
+		Admin:        admin,
 		Metrics:      m,
 		Log:          log,
 		Ready:        func(ctx context.Context) error { return ready(ctx, store, cfg.DataDir) },
 		AuthFailures: failures,
 	}, greenapi.Config{
-		AdminToken:     cfg.AdminToken,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		RateLimits:     rates,
 		APIURL:         cfg.PublicURL,

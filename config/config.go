@@ -26,6 +26,9 @@ type Config struct {
 	PublicURL       string
 	PublicURLGiven  bool // PublicURL was set by flag or environment, not derived from Listen
 	AdminToken      string
+	AdminOff        bool // --admin-token off (or given empty): no admin API, no console
+	SessionIdle     time.Duration
+	SessionMax      time.Duration
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -110,7 +113,15 @@ func Settings() []Setting {
 			c.PublicURL, c.PublicURLGiven = strings.TrimRight(v, "/"), true
 			return nil
 		}},
-		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "", "enables the admin API under /admin/ for clients sending 'Authorization: Bearer <token>'; empty keeps it off", str(func(c *Config) *string { return &c.AdminToken })},
+		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "generated", "the token of the admin API under /admin/ ('Authorization: Bearer <token>') and of the console at /console; by default portrait makes one on first start, prints it once and keeps only its SHA-256 in the data directory (admin-token.sha256; `portrait admin rotate-token` replaces it); a token given here wins; 'off' switches the admin API and the console off", func(c *Config, v string) error {
+			c.AdminToken, c.AdminOff = v, v == "" || v == "off"
+			if c.AdminOff {
+				c.AdminToken = ""
+			}
+			return nil
+		}},
+		{"console-session-idle", "PORTRAIT_CONSOLE_SESSION_IDLE", "30m", "a console sign-in not used for this long ends (an open console page uses it every few seconds)", positiveDur(func(c *Config) *time.Duration { return &c.SessionIdle })},
+		{"console-session-max", "PORTRAIT_CONSOLE_SESSION_MAX", "12h", "a console sign-in ends this long after it began, used or not; signing out ends it at once, and a restart or a new admin token ends them all", positiveDur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"log-level", "PORTRAIT_LOG_LEVEL", "info", "debug, info, warn or error; debug logs every request (tokens redacted)", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 		{"log-format", "PORTRAIT_LOG_FORMAT", "text", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 		{"shutdown-timeout", "PORTRAIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
@@ -285,6 +296,18 @@ func dur(field func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+// positiveDur reads a duration > 0.
+func positiveDur(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a duration > 0 such as 30m or 12h")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
 func i64(field func(*Config) *int64) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -383,7 +406,7 @@ func orNone(s string) string {
 
 // describedDefault names the settings whose Default is a description for
 // people (the value is worked out elsewhere), not a value to apply.
-var describedDefault = map[string]bool{"public-url": true, "max-decoders": true, "rate-limits": true}
+var describedDefault = map[string]bool{"public-url": true, "max-decoders": true, "rate-limits": true, "admin-token": true}
 
 // DefaultPublicURL is the public URL used when none is configured: the
 // address the server listens on, with a wildcard host turned into

@@ -4,8 +4,9 @@
 // new profile picture and compare the processed versions before and after.
 //
 // The page is plain HTML, CSS and JavaScript embedded in the binary; it talks
-// to the admin API (/admin/…) with the session cookie that signing in sets
-// (see package adminauth).
+// to the admin API (/admin/…) with the session cookie that signing in sets:
+// a random session id kept server-side (see adminauth.Sessions), which
+// signing out ends and which expires.
 //
 // Routes, all under /console:
 //
@@ -34,15 +35,14 @@ import (
 
 // Options configure the console.
 type Options struct {
-	// AdminToken is the admin API's token; people sign in with it. Empty
-	// switches the console off: it answers 404 for everything.
-	AdminToken string
+	// Auth holds the admin token (people sign in with it), the sessions
+	// and the limit on wrong tokens per client address, shared with the
+	// admin API. Nil switches the console off: it answers 404 for
+	// everything.
+	Auth *adminauth.Auth
 	// Secure sets the session cookie's Secure flag; set it when the public
 	// URL is https.
 	Secure bool
-	// Failures limits wrong tokens per client address (shared with the
-	// admin API); nil limits nothing.
-	Failures *adminauth.Limiter
 }
 
 // The security headers of every console response. The page has no inline
@@ -90,11 +90,10 @@ func load(fsys fs.FS, name string) asset {
 
 // handler is the console.
 type handler struct {
-	opts    Options
-	session string // the cookie value for opts.AdminToken
-	index   asset
-	assets  map[string]asset // by file name
-	csrf    *http.CrossOriginProtection
+	opts   Options
+	index  asset
+	assets map[string]asset // by file name
+	csrf   *http.CrossOriginProtection
 }
 
 // New returns the console's handler. It expects every request whose path is
@@ -105,9 +104,6 @@ func New(opts Options) http.Handler {
 		index:  load(pageFS, "index.html"),
 		assets: map[string]asset{},
 		csrf:   http.NewCrossOriginProtection(),
-	}
-	if opts.AdminToken != "" {
-		h.session = adminauth.Session(opts.AdminToken)
 	}
 	entries, err := fs.ReadDir(assetFS, "assets")
 	if err != nil {
@@ -127,7 +123,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", contentSecurityPolicy)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	if h.opts.AdminToken == "" {
+	if h.opts.Auth == nil {
 		http.NotFound(w, r)
 		return
 	}
@@ -190,10 +186,10 @@ func (h *handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// signedIn reports whether r carries a valid session cookie (or the admin
-// token itself).
+// signedIn reports whether r carries the cookie of a live session (or the
+// admin token itself).
 func (h *handler) signedIn(r *http.Request) bool {
-	return adminauth.Authorized(r, h.opts.AdminToken)
+	return h.opts.Auth.Authorized(r)
 }
 
 // page serves the console page, or the sign-in form.
@@ -234,19 +230,25 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.signin(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
 		return
 	}
-	if blocked, wait := h.opts.Failures.Blocked(r, time.Now()); blocked {
+	auth := h.opts.Auth
+	if blocked, wait := auth.Failures.Blocked(r, auth.Now()); blocked {
 		h.tooMany(w, r, wait)
 		return
 	}
-	if !adminauth.TokenMatches(h.opts.AdminToken, r.PostForm.Get("token")) {
-		if ok, wait := h.opts.Failures.Fail(r, time.Now()); !ok {
+	if !auth.TokenMatches(r.PostForm.Get("token")) {
+		if ok, wait := auth.Failures.Fail(r, auth.Now()); !ok {
 			h.tooMany(w, r, wait)
 			return
 		}
 		h.signin(w, r, http.StatusUnauthorized, "That is not the admin token.")
 		return
 	}
-	http.SetCookie(w, h.cookie(h.session, 0))
+	id, err := auth.SignIn()
+	if err != nil {
+		h.signin(w, r, http.StatusInternalServerError, "The session could not be started. Please try again.")
+		return
+	}
+	http.SetCookie(w, h.cookie(id, int(auth.Sessions.MaxAge()/time.Second)))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
 }
@@ -259,8 +261,9 @@ func (h *handler) tooMany(w http.ResponseWriter, r *http.Request, wait time.Dura
 	h.signin(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens from this address. Please wait %d seconds and try again.", secs))
 }
 
-// logout clears the session cookie.
+// logout ends the session and clears its cookie.
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	h.opts.Auth.SignOut(r)
 	http.SetCookie(w, h.cookie("", -1))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/console", http.StatusSeeOther)

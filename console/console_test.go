@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/console"
@@ -34,6 +35,27 @@ func do(t *testing.T, h http.Handler, method, target string, body io.Reader, hea
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// testAuth is the admin side with testToken and opts' other fields.
+func testAuth(t *testing.T, opts adminauth.Options) *adminauth.Auth {
+	t.Helper()
+	opts.Token = testToken
+	a, err := adminauth.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// signIn signs in to h and returns the session cookie.
+func signIn(t *testing.T, h http.Handler) *http.Cookie {
+	t.Helper()
+	resp, _ := do(t, h, "POST", "/console/login", form(testToken), "Content-Type", formType)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d, want 303", resp.StatusCode)
+	}
+	return sessionCookie(t, resp)
 }
 
 func form(token string) io.Reader {
@@ -93,7 +115,7 @@ func TestDisabledWithoutAdminToken(t *testing.T) {
 }
 
 func TestSignInForm(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{})})
 	resp, body := do(t, h, "GET", "/console", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /console signed out: %d, want 200", resp.StatusCode)
@@ -130,7 +152,7 @@ func TestSignInForm(t *testing.T) {
 }
 
 func TestWrongToken(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{})})
 	for _, token := range []string{"", "wrong", testToken + "x", strings.ToUpper(testToken)} {
 		resp, body := do(t, h, "POST", "/console/login", form(token), "Content-Type", formType)
 		if resp.StatusCode != http.StatusUnauthorized {
@@ -154,7 +176,7 @@ func TestWrongToken(t *testing.T) {
 // (else the answer would tell a guess right), with 429; other addresses
 // are not affected, so nobody can lock the admin out.
 func TestFailedSignInsAreLimited(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken, Failures: adminauth.NewLimiter(10)})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{Failures: adminauth.NewLimiter(10)})})
 	// do sends from httptest's default address, 192.0.2.1.
 	for i := 0; i < 10; i++ {
 		if resp, _ := do(t, h, "POST", "/console/login", form(fmt.Sprint("guess-", i)), "Content-Type", formType); resp.StatusCode != http.StatusUnauthorized {
@@ -180,7 +202,8 @@ func TestFailedSignInsAreLimited(t *testing.T) {
 
 func TestSignInAndOut(t *testing.T) {
 	for _, secure := range []bool{false, true} {
-		h := console.New(console.Options{AdminToken: testToken, Secure: secure})
+		auth := testAuth(t, adminauth.Options{})
+		h := console.New(console.Options{Auth: auth, Secure: secure})
 		resp, _ := do(t, h, "POST", "/console/login", form(testToken), "Content-Type", formType)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("sign in: %d, want 303", resp.StatusCode)
@@ -190,14 +213,18 @@ func TestSignInAndOut(t *testing.T) {
 			t.Errorf("sign in: Location %q, want /console", loc)
 		}
 		c := sessionCookie(t, resp)
-		if c.Value != adminauth.Session(testToken) {
-			t.Errorf("cookie value %q, want adminauth.Session(token)", c.Value)
-		}
-		if strings.Contains(c.Value, testToken) {
-			t.Errorf("the cookie carries the token itself")
+		if len(c.Value) < 40 || strings.Contains(c.Value, testToken) {
+			t.Errorf("cookie value %q: want a random session id of 32 bytes, not the token", c.Value)
 		}
 		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != secure {
 			t.Errorf("cookie %s: want HttpOnly, SameSite=Strict, Path=/, Secure=%v", c, secure)
+		}
+		if c.MaxAge != int(adminauth.DefaultSessionMax/time.Second) {
+			t.Errorf("cookie Max-Age %d, want the absolute timeout %d", c.MaxAge, int(adminauth.DefaultSessionMax/time.Second))
+		}
+		// Every sign-in is a session of its own.
+		if other := signIn(t, h); other.Value == c.Value {
+			t.Errorf("two sign-ins got the same session id %q", c.Value)
 		}
 
 		// The cookie opens the page, and the admin API accepts it.
@@ -218,7 +245,7 @@ func TestSignInAndOut(t *testing.T) {
 		}
 		req := httptest.NewRequest("GET", "/admin/instances", nil)
 		req.AddCookie(c)
-		if !adminauth.Authorized(req, testToken) {
+		if !auth.Authorized(req) {
 			t.Errorf("the admin API does not accept the console's cookie")
 		}
 
@@ -234,18 +261,69 @@ func TestSignInAndOut(t *testing.T) {
 			t.Errorf("sign out: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		checkSecurityHeaders(t, "sign out", resp)
-		c = sessionCookie(t, resp)
-		if c.Value != "" || c.MaxAge >= 0 || c.Path != "/" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
-			t.Errorf("sign out: cookie %s does not clear the session", c)
+		out := sessionCookie(t, resp)
+		if out.Value != "" || out.MaxAge >= 0 || out.Path != "/" || !out.HttpOnly || out.SameSite != http.SameSiteStrictMode {
+			t.Errorf("sign out: cookie %s does not clear the session", out)
 		}
 		if !strings.Contains(strings.Join(resp.Header.Values("Set-Cookie"), "\n"), "Max-Age=0") {
 			t.Errorf("sign out: Set-Cookie %q lacks Max-Age=0", resp.Header.Values("Set-Cookie"))
 		}
+
+		// The session has ended on the server: the old cookie, kept by
+		// someone, no longer opens anything.
+		resp, body = do(t, h, "GET", "/console", nil, cookie, cv)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="signin"`) {
+			t.Errorf("GET /console with a signed-out cookie: %d, want the sign-in form", resp.StatusCode)
+		}
+		req = httptest.NewRequest("GET", "/admin/instances", nil)
+		req.AddCookie(c)
+		if auth.Authorized(req) {
+			t.Errorf("the admin API accepts a signed-out session's cookie")
+		}
+	}
+}
+
+// TestSessionsExpire: a session unused for the idle timeout ends, and so
+// does one used all the time once the absolute timeout has passed.
+func TestSessionsExpire(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	auth := testAuth(t, adminauth.Options{SessionIdle: 10 * time.Minute, SessionMax: time.Hour, Now: func() time.Time { return now }})
+	h := console.New(console.Options{Auth: auth})
+	signedIn := func(c *http.Cookie) bool {
+		_, body := do(t, h, "GET", "/console", nil, "Cookie", c.Name+"="+c.Value)
+		return strings.Contains(body, `id="instances"`)
+	}
+
+	idle := signIn(t, h)
+	busy := signIn(t, h)
+	if c := busy; c.MaxAge != 3600 {
+		t.Errorf("Max-Age %d, want 3600 (the absolute timeout)", c.MaxAge)
+	}
+	for i := 0; i < 5; i++ { // 45 minutes of use every 9 minutes
+		now = now.Add(9 * time.Minute)
+		if !signedIn(busy) {
+			t.Fatalf("a session used every 9 minutes ended after %d uses", i+1)
+		}
+	}
+	if signedIn(idle) {
+		t.Errorf("a session unused for 45 minutes is still valid (idle timeout 10 minutes)")
+	}
+	now = now.Add(9 * time.Minute) // 54 minutes
+	if !signedIn(busy) {
+		t.Fatalf("the busy session ended before the absolute timeout")
+	}
+	now = now.Add(6 * time.Minute) // 60 minutes
+	if signedIn(busy) {
+		t.Errorf("a session is valid past the absolute timeout")
+	}
+	// Signing in again works.
+	if !signedIn(signIn(t, h)) {
+		t.Errorf("a new sign-in after the timeouts does not open the page")
 	}
 }
 
 func TestAssets(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{})})
 	for _, c := range []struct{ path, ctype, contains string }{
 		{"/console/assets/console.js", "text/javascript; charset=utf-8", "'use strict'"},
 		{"/console/assets/console.css", "text/css; charset=utf-8", ".instance"},
@@ -286,7 +364,7 @@ func TestAssets(t *testing.T) {
 }
 
 func TestMethodsAndOrigins(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{})})
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -327,9 +405,10 @@ func TestMethodsAndOrigins(t *testing.T) {
 // TestNoInlineCode checks that the pages keep to the CSP: no inline script,
 // style or event handler, and the script builds the page without innerHTML.
 func TestNoInlineCode(t *testing.T) {
-	h := console.New(console.Options{AdminToken: testToken})
+	h := console.New(console.Options{Auth: testAuth(t, adminauth.Options{})})
 	_, signin := do(t, h, "GET", "/console", nil)
-	_, page := do(t, h, "GET", "/console", nil, "Cookie", adminauth.Cookie+"="+adminauth.Session(testToken))
+	c := signIn(t, h)
+	_, page := do(t, h, "GET", "/console", nil, "Cookie", c.Name+"="+c.Value)
 	_, js := do(t, h, "GET", "/console/assets/console.js", nil)
 	scripts := regexp.MustCompile(`<script([^>]*)>([^<]*)</script>`)
 	inline := []*regexp.Regexp{

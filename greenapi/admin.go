@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/instance"
 )
 
@@ -40,10 +39,11 @@ type SandboxUpdate struct {
 	Author        string  `json:"author"`
 }
 
-// admin wraps an admin handler: 404 unless an admin token is configured,
-// 401 unless the request carries it (see adminauth.Authorized), 403 for a
-// browser's cross-origin request that changes something (the console's
-// cookie must not be usable from another site).
+// admin wraps an admin handler: 404 unless the admin side is on, 401
+// unless the request carries the admin token or a live console session (see
+// adminauth.Auth.Authorized), 403 for a browser's cross-origin request that
+// changes something (the console's cookie must not be usable from another
+// site).
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,11 +51,11 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 			s.fail(w, r, newError(http.StatusForbidden, "Forbidden: cross-origin request refused"))
 			return
 		}
-		if s.cfg.AdminToken == "" {
+		if s.Admin == nil || s.Admin.Auth == nil {
 			s.notFound(w, r)
 			return
 		}
-		if !adminauth.Authorized(r, s.cfg.AdminToken) {
+		if !s.Admin.Auth.Authorized(r) {
 			if ok, wait := s.AuthFailures.Fail(r, s.cfg.Now()); !ok {
 				s.fail(w, r, tooManyFailures(wait))
 				return
@@ -78,10 +78,20 @@ type instanceInfo struct {
 	Wid              string                `json:"wid"`
 	APIURL           string                `json:"apiUrl"`
 	Error            string                `json:"error,omitempty"`
+	// Sandbox: the instance runs on the sandbox engine, so the sandbox
+	// routes (a simulated scan, changes to its world) apply.
+	Sandbox bool `json:"sandbox,omitempty"`
+	// Credential: its engine needs a secret from the operator (maxbot: the
+	// bot token), set with POST /admin/instances/{id}/credential.
+	Credential bool `json:"credential,omitempty"`
 }
 
 func (s *Server) info(h portrait.Handle) instanceInfo {
 	in := instanceInfo{IDInstance: int64(h.ID()), TypeInstance: h.Type(), Engine: h.Engine(), APIURL: s.apiURL(h.Type())}
+	in.Sandbox = s.Sandbox != nil && h.Engine() == s.Sandbox.Engine()
+	if s.Admin != nil {
+		in.Credential = s.Admin.engine(h.Engine()).Credential
+	}
 	if err := h.Err(); err != nil {
 		in.Error = err.Error()
 	} else {

@@ -109,12 +109,25 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.adminSandboxWorld))
 	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.adminSandboxUpdate))
 	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.adminSandboxScan))
+	// For the console (admin_console.go): the same validation and answers
+	// as the GREEN-API methods, without the instance's token.
+	mux.Handle("GET /admin/engines", s.admin(s.adminEngines))
+	mux.Handle("GET /admin/instances/{id}/settings", s.admin(s.adminMethod("getSettings")))
+	mux.Handle("POST /admin/instances/{id}/settings", s.admin(s.adminMethod("setSettings")))
+	mux.Handle("POST /admin/instances/{id}/webhook-test", s.admin(s.adminWebhookTest))
+	mux.Handle("GET /admin/instances/{id}/notifications", s.admin(s.adminNotifications))
+	mux.Handle("POST /admin/instances/{id}/pairing-code", s.admin(s.adminMethod("getAuthorizationCode")))
+	mux.Handle("POST /admin/instances/{id}/logout", s.admin(s.adminMethod("logout")))
+	mux.Handle("POST /admin/instances/{id}/group-picture", s.admin(s.adminMethod("setGroupPicture")))
+	mux.Handle("POST /admin/instances/{id}/avatar", s.admin(s.adminCall(adminLookupMethod)))
 
 	if s.Console != nil {
 		// The console page checks the admin token itself (it shows a
 		// sign-in form instead of a 401).
 		mux.Handle("/console", s.Console)
 		mux.Handle("/console/", s.Console)
+		// The server's root leads to the console.
+		mux.Handle("GET /{$}", http.RedirectHandler("/console", http.StatusFound))
 	}
 
 	mux.HandleFunc("/", s.notFound)

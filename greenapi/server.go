@@ -29,8 +29,6 @@ import (
 
 // Config is the HTTP layer's part of the configuration.
 type Config struct {
-	// AdminToken enables the admin API under /admin/ when not empty.
-	AdminToken string
 	// MaxUploadBytes bounds the body of setProfilePicture and
 	// setGroupPicture.
 	MaxUploadBytes int64
@@ -63,6 +61,7 @@ type Deps struct {
 	Notify    Notifier
 	Sandbox   SandboxAdmin // nil when the sandbox engine is not in use
 	Console   http.Handler // serves /console and /console/…; nil for none
+	Admin     *Admin       // the admin API's needs; nil switches /admin/ off (404)
 	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	// Ready reports whether the server can serve; /readyz answers 503

@@ -75,6 +75,7 @@ type Hub struct {
 	log       *slog.Logger
 	metrics   Metrics
 	client    *webhookClient
+	attempts  attemptLog // each instance's last delivery attempt, for Status
 
 	mu       sync.Mutex
 	signals  map[portrait.InstanceID]chan struct{}

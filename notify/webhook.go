@@ -165,6 +165,8 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 				h.log.Warn("notification dropped: not delivered within the retention window",
 					"idInstance", int64(id), "receiptId", n.ReceiptID, "age", age.Round(time.Second))
 				h.delivered("dropped", 0, age)
+				h.attempts.record(id, Attempt{At: h.opts.Now(), ReceiptID: n.ReceiptID, Number: attempt + 1, Outcome: "dropped",
+					Err: "not delivered within the retention window"})
 				delivered, after, attempt = append(delivered, n.ReceiptID), n.ReceiptID, 0
 				continue
 			}
@@ -176,7 +178,7 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 			if st.WebhookURL == "" {
 				return
 			}
-			start := time.Now()
+			start, at := time.Now(), h.opts.Now()
 			err := h.deliver(ctx, st.WebhookURL, st.WebhookURLToken, n.Body)
 			took := time.Since(start)
 			if ctx.Err() != nil {
@@ -184,12 +186,15 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 			}
 			if err == nil {
 				h.delivered("delivered", took, h.opts.Now().Sub(n.CreatedAt))
+				h.attempts.record(id, Attempt{At: at, ReceiptID: n.ReceiptID, Number: attempt + 1, Outcome: "delivered", Took: took})
 				delivered, after, attempt = append(delivered, n.ReceiptID), n.ReceiptID, 0
 				continue
 			}
 			h.delivered("failed", took, 0)
 			flush()
 			wait := h.backoff(attempt)
+			h.attempts.record(id, Attempt{At: at, ReceiptID: n.ReceiptID, Number: attempt + 1, Outcome: "failed", Err: err.Error(),
+				Took: took, RetryAt: h.opts.Now().Add(wait)})
 			attempt++
 			level := slog.LevelInfo
 			if attempt == 1 {
