@@ -112,6 +112,7 @@ type browser struct {
 	t         *testing.T
 	ctx       context.Context
 	artifacts string
+	prefix    string // of the screenshots' names; "console" when empty
 	shots     int
 
 	mu       sync.Mutex
@@ -223,7 +224,11 @@ func (b *browser) screenshot(name string) {
 		return
 	}
 	b.shots++
-	path := filepath.Join(b.artifacts, fmt.Sprintf("console-%02d-%s.png", b.shots, name))
+	prefix := b.prefix
+	if prefix == "" {
+		prefix = "console"
+	}
+	path := filepath.Join(b.artifacts, fmt.Sprintf("%s-%02d-%s.png", prefix, b.shots, name))
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		b.t.Errorf("saving the screenshot: %v", err)
 		return

@@ -583,8 +583,14 @@
       await busy(q('.test-webhook'), async () => {
         try {
           const r = await api(this.path + '/webhook-test', { method: 'POST', json });
-          const answer = r.status ? r.statusText || String(r.status) : 'no answer';
-          q('.test-answer').textContent = r.error ? `${answer}. Error: ${r.error}` : `${answer}: delivered`;
+          const answer = r.status ? r.statusText || String(r.status) : '';
+          if (r.delivered) {
+            q('.test-answer').textContent = `${answer}: delivered`;
+          } else if (r.status) {
+            q('.test-answer').textContent = `Error: ${r.error}`;
+          } else {
+            q('.test-answer').textContent = `No answer. Error: ${r.error}`;
+          }
           q('.test-answer').classList.toggle('error', !r.delivered);
           q('.test-time').textContent = `${r.tookMs} ms`;
           q('.test-body').textContent = r.body || '(empty)';
