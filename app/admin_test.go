@@ -130,8 +130,13 @@ func TestAdminTokenBootstrap(t *testing.T) {
 		t.Errorf("admin API with --admin-token off: %d, want 404", code)
 	}
 	for _, p := range []string{"/console", "/"} {
-		if code, _, _ := raw(t, "GET", s4.URL+p, "", nil); code != 404 {
-			t.Errorf("GET %s with --admin-token off: %d, want 404", p, code)
+		resp, err := noRedirect.Get(s4.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s with --admin-token off: %d, want 404", p, resp.StatusCode)
 		}
 	}
 

@@ -153,6 +153,9 @@ func TestOperatorConsoleInBrowser(t *testing.T) {
 	choose("#create-type", "whatsapp")
 	click("creating an instance", "#create-button")
 	b.waitFor("the new token", wait, `!`+q("#created")+`.hidden`)
+	if got := eval[string](b, `document.activeElement?.id ?? ''`); got != "created-heading" {
+		t.Errorf("after creating, the focus is on %q, want the new token's heading", got)
+	}
 	id, err := strconv.ParseInt(text("#created-id"), 10, 64)
 	if err != nil {
 		t.Fatalf("created id %q", text("#created-id"))

@@ -126,6 +126,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 		// sign-in form instead of a 401).
 		mux.Handle("/console", s.Console)
 		mux.Handle("/console/", s.Console)
+	}
+	if s.Console != nil && s.Admin != nil {
 		// The server's root leads to the console.
 		mux.Handle("GET /{$}", http.RedirectHandler("/console", http.StatusFound))
 	}

@@ -765,6 +765,7 @@
         byId('created-id').textContent = String(r.idInstance);
         byId('created-token').textContent = r.apiTokenInstance;
         byId('created').hidden = false;
+        byId('created-heading').focus();
         report(createStatus, `Created ${messengerName(r.typeInstance)} instance ${r.idInstance} on ${r.engine}.`, false);
         say(`Created instance ${r.idInstance}. Its token is shown once, below the form.`);
         kick();
