@@ -40,7 +40,9 @@ type Session interface {
 
 	// SetPicture sets the picture of a group, or the account's own picture
 	// when chat is the zero ChatID. jpeg is the pipeline's 640×640 JPEG and
-	// preview its 96×96 one. It returns the new picture id. Refusals are
+	// preview its 96×96 one. It returns the new picture id. No jpeg (nil)
+	// removes the picture; an engine whose messenger cannot remove one
+	// answers ErrUnsupported. Refusals are
 	// errors: ErrUpstreamRateLimit, ErrGroupNotFound, ErrNotGroupMember,
 	// ErrNotGroupAdmin, ErrUpstreamTimeout, ErrNotAuthorized, ErrStarting.
 	SetPicture(ctx context.Context, chat ChatID, jpeg, preview []byte) (pictureID string, err error)

@@ -51,6 +51,8 @@ type v3Case struct {
 	unknownBody   string
 	// ownPicture: the engine can set the account's own picture.
 	ownPicture bool
+	// removes: the engine can remove pictures.
+	removes bool
 	// changePicture changes chats.jpeg's picture upstream; nil when the
 	// engine gets no change events (the Bot API has none).
 	changePicture func(t *testing.T)
@@ -127,6 +129,17 @@ func runV3Suite(t *testing.T, tc v3Case) {
 		}
 	})
 
+	t.Run("removeGroupPicture", func(t *testing.T) {
+		code, _, b := tc.s.call(t, creds{ID: tc.c.IDInstance(), Token: tokenOf(tc)}, true, "POST", "removeGroupPicture", `{"chatId":"`+ch.groupAdmin+`"}`)
+		var m map[string]any
+		if code != 200 || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("removeGroupPicture: %d %s", code, b)
+		}
+		if tc.removes && (m["removeGroupPicture"] != true || m["reason"] != "") || !tc.removes && (m["removeGroupPicture"] != false || m["reason"] == "") {
+			t.Errorf("removeGroupPicture (engine removes: %v): %v", tc.removes, m)
+		}
+	})
+
 	t.Run("setGroupPicture", func(t *testing.T) {
 		// GREEN-API's MAX SDK sends groupId and labels every upload
 		// image/jpeg; the MAX documentation names the field chatId.
@@ -194,6 +207,7 @@ func v3Sandbox(t *testing.T) v3Case {
 			groupAdmin: "-10000000000001", groupMemberOnly: "-10000000000002"},
 		unknownStatus: 200, unknownBody: `{"urlAvatar":"","available":true}`,
 		ownPicture: true,
+		removes:    true,
 		changePicture: func(t *testing.T) {
 			b, _ := sandbox.GeneratePicture("alice-2", sandbox.FormatJPEG)
 			if code, body := s.admin(t, "POST", fmt.Sprintf("/admin/instances/%d/sandbox/chats/10000001", s.MAX.ID), map[string]any{"picture": b}); code != 200 {

@@ -418,6 +418,28 @@ func (s *Service) Set(ctx context.Context, src Source, chat, self portrait.ChatI
 	return av, nil
 }
 
+// Remove removes a picture through src: a group's when chat is a group,
+// the account's own when chat is the zero ChatID (self is the account's own
+// chat id). The next lookup of the chat answers that there is no picture.
+func (s *Service) Remove(ctx context.Context, src Source, chat, self portrait.ChatID) error {
+	if _, err := src.SetPicture(ctx, chat, nil, nil); err != nil {
+		return err
+	}
+	target := chat
+	if target.IsZero() {
+		target = self
+	}
+	if target.IsZero() {
+		return nil
+	}
+	k := cacheKey{id: src.ID(), chat: target.String()}
+	if err := s.kv.DeleteKey(ctx, k.id, knownKey(k.chat)); err != nil {
+		return fmt.Errorf("%w: avatar: forgetting the picture of %s: %w", portrait.ErrStorage, k.chat, err)
+	}
+	s.cache.put(k, entry{avatar: Avatar{Available: true}, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	return nil
+}
+
 // CacheLen returns the number of cached lookups.
 func (s *Service) CacheLen() int { return s.cache.len() }
 

@@ -187,3 +187,80 @@ func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request) {
 // noModTime makes http.ServeContent skip Last-Modified: the ETag names the
 // content exactly.
 var noModTime time.Time
+
+// removeProfilePicture: the account's own picture is removed →
+// {"removeProfilePicture": true, "reason": ""}; an avatarChanged with
+// removed: true follows.
+func (s *Server) removeProfilePicture(q *request) *apiError {
+	if _, e := readJSONBody(q.w, q.r); e != nil {
+		return e
+	}
+	self := selfChat(q.h)
+	err := s.Avatars.Remove(q.ctx(), q.h, portrait.ChatID{}, self)
+	if reason, ok := refusal(err); ok {
+		writeJSON(q.w, http.StatusOK, removeProfilePictureReply{Reason: reason})
+		return nil
+	}
+	if err != nil {
+		return engineError(err, "remove the profile picture")
+	}
+	if !self.IsZero() {
+		s.Notify.PictureChanged(q.h, portrait.PictureChange{Chat: self, Kind: portrait.SubjectSelf, Removed: true, At: s.cfg.Now()})
+	}
+	writeJSON(q.w, http.StatusOK, removeProfilePictureReply{RemoveProfilePicture: true})
+	return nil
+}
+
+// removeGroupPicture: {"groupId"|"chatId"} → {"removeGroupPicture": true,
+// "reason": ""}, or false with the reason as setGroupPicture gives it.
+func (s *Server) removeGroupPicture(q *request) *apiError {
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return e
+	}
+	var in groupRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		return validation(`the request body must be {"groupId": "120363043968066561@g.us"} (or "chatId")`)
+	}
+	raw, field := in.GroupID, "groupId"
+	if raw == "" {
+		raw, field = in.ChatID, "chatId"
+	}
+	if raw == "" {
+		return validation("'groupId' is required: the group whose picture to remove (or 'chatId')")
+	}
+	group, err := portrait.ParseChatID(q.h.Type(), raw)
+	if err != nil {
+		return validation("'%s' %s", field, groupFormat(q.h.Type()))
+	}
+	fail := func(reason string) *apiError {
+		writeJSON(q.w, http.StatusOK, removeGroupPictureReply{Reason: reason})
+		return nil
+	}
+	if group.Kind() != portrait.KindGroup {
+		return fail(reasonTimedOut)
+	}
+	err = s.Avatars.Remove(q.ctx(), q.h, group, portrait.ChatID{})
+	switch {
+	case err == nil:
+		s.Notify.PictureChanged(q.h, portrait.PictureChange{Chat: group, Kind: portrait.SubjectGroup, Removed: true, At: s.cfg.Now()})
+		writeJSON(q.w, http.StatusOK, removeGroupPictureReply{RemoveGroupPicture: true})
+		return nil
+	case errors.Is(err, portrait.ErrGroupNotFound):
+		return fail(reasonTimedOut)
+	case errors.Is(err, portrait.ErrNotGroupMember), errors.Is(err, portrait.ErrNotGroupAdmin):
+		return fail(groupRefusal(err))
+	}
+	if reason, ok := refusal(err); ok {
+		return fail(reason)
+	}
+	return engineError(err, "remove the picture of group "+group.String())
+}
+
+// groupRefusal is the reason for a group change the account may not make.
+func groupRefusal(err error) string {
+	if errors.Is(err, portrait.ErrNotGroupMember) {
+		return portrait.ErrNotGroupMember.Error()
+	}
+	return portrait.ErrNotGroupAdmin.Error()
+}

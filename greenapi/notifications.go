@@ -20,6 +20,9 @@ type Notifier interface {
 	Receive(ctx context.Context, l portrait.Handle, timeout time.Duration) (*portrait.Notification, error)
 	// Delete removes a notification; false when there was none.
 	Delete(ctx context.Context, l portrait.Handle, receiptID int64) (bool, error)
+	// PictureChanged reports a change made through the API, as an engine
+	// reports one made elsewhere.
+	PictureChanged(l portrait.Handle, c portrait.PictureChange)
 }
 
 // getAvatarAsync: validates like getAvatar, answers 200 with an empty body

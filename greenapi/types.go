@@ -116,3 +116,23 @@ type logoutReply struct {
 type rebootReply struct {
 	IsReboot bool `json:"isReboot"`
 }
+
+// removeProfilePictureReply is removeProfilePicture's reply (a method
+// GREEN-API's users asked for; portrait's own).
+type removeProfilePictureReply struct {
+	RemoveProfilePicture bool   `json:"removeProfilePicture"`
+	Reason               string `json:"reason"`
+}
+
+// groupRequest names a group as JSON: groupId (WhatsApp's name) or chatId
+// (MAX's name).
+type groupRequest struct {
+	GroupID string `json:"groupId,omitempty"`
+	ChatID  string `json:"chatId,omitempty"`
+}
+
+// removeGroupPictureReply is removeGroupPicture's reply.
+type removeGroupPictureReply struct {
+	RemoveGroupPicture bool   `json:"removeGroupPicture"`
+	Reason             string `json:"reason"`
+}

@@ -110,6 +110,9 @@ func findContact(cs []contact, id string) (contact, bool) {
 // then the profile change (16) or the chat update (55). preview is not
 // used: MAX makes its own sizes.
 func (s *session) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
+	if len(jpeg) == 0 {
+		return "", fmt.Errorf("%w: MAX's %s offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported, map[string]string{"max": "web protocol", "maxbot": "Bot API"}["max"])
+	}
 	id, err := s.setPicture(ctx, chat, jpeg)
 	if err != nil {
 		what := "own picture"

@@ -208,6 +208,9 @@ func (s *session) saw(user, chat int64) {
 // "attachment.not.ready". The bot's own picture cannot be set through the
 // Bot API as documented today; users' pictures never.
 func (s *session) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
+	if len(jpeg) == 0 {
+		return "", fmt.Errorf("%w: MAX's %s offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported, map[string]string{"max": "web protocol", "maxbot": "Bot API"}["maxbot"])
+	}
 	id, err := s.setPicture(ctx, chat, jpeg)
 	if err != nil {
 		what := "own picture"

@@ -337,8 +337,11 @@ func (s *session) setPicture(ctx context.Context, chat portrait.ChatID, data []b
 	if err := s.ready(); err != nil {
 		return "", 0, err
 	}
-	if _, err := sniffImage(data); err != nil {
-		return "", 0, fmt.Errorf("picture: %w", err)
+	remove := len(data) == 0
+	if !remove {
+		if _, err := sniffImage(data); err != nil {
+			return "", 0, fmt.Errorf("picture: %w", err)
+		}
 	}
 	if err := s.sleep(ctx, s.e.opts.Latency); err != nil {
 		return "", 0, err
@@ -377,6 +380,14 @@ func (s *session) setPicture(ctx context.Context, chat portrait.ChatID, data []b
 		if last, ok := in.lastSet[key]; ok && now.Sub(last) < cd {
 			return "", 0, portrait.ErrUpstreamRateLimit
 		}
+	}
+	if remove {
+		*target = nil
+		if err := s.e.save(ctx, in, sw); err != nil {
+			return "", 0, err
+		}
+		in.lastSet[key] = now
+		return "", 0, nil
 	}
 	p, err := s.e.storePicture(ctx, in, sw, key, data, "set")
 	if err != nil {

@@ -126,10 +126,7 @@ func (s *session) setPicture(ctx context.Context, chat portrait.ChatID, jpeg []b
 	if err != nil {
 		return "", err
 	}
-	if len(jpeg) == 0 {
-		// whatsmeow would take no bytes as "remove the picture".
-		return "", errors.New("no picture to set")
-	}
+	// No bytes: whatsmeow removes the picture.
 	var target types.JID // empty: the account's own picture
 	if !chat.IsZero() {
 		jid, err := chatJID(chat)

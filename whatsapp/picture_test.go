@@ -368,7 +368,7 @@ func TestSetPictureOutcomes(t *testing.T) {
 		{name: "own lid", chat: "123456789012345@lid", set: ok, want: "1700000100", wantTarget: &types.EmptyJID},
 		{name: "group", chat: group, set: ok, want: "1700000100", wantTarget: ptr(jid(group))},
 		{name: "a contact's picture", chat: "79001230001@c.us", set: ok, wantErr: []error{errAny}, noCall: true},
-		{name: "no bytes (whatsmeow would remove the picture)", chat: group, jpeg: []byte{}, set: ok, wantErr: []error{errAny}, noCall: true},
+		{name: "no bytes: removes the picture", chat: group, jpeg: []byte{}, set: ok, want: "1700000100", wantTarget: ptr(jid(group))},
 		{name: "rate-overlimit", chat: group, set: answer{err: whatsmeow.ErrIQRateOverLimit}, wantErr: []error{portrait.ErrUpstreamRateLimit}},
 		{name: "own rate-overlimit", set: answer{err: whatsmeow.ErrIQRateOverLimit}, wantErr: []error{portrait.ErrUpstreamRateLimit}},
 		{name: "not a valid image (406)", chat: group, set: answer{err: wrapIQ(whatsmeow.ErrInvalidImageFormat, whatsmeow.ErrIQNotAcceptable)},
