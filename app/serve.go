@@ -153,6 +153,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		APIURL:         cfg.PublicURL,
 		BodyTimeout:    cfg.BodyTimeout,
 		WebhookAllow:   cfg.WebhookAllow,
+		FetchTimeout:   cfg.FetchTimeout,
 		UploadTimeout:  cfg.UploadTimeout,
 	})
 	srv := &http.Server{

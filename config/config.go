@@ -44,6 +44,7 @@ type Config struct {
 	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
 
 	BodyTimeout       time.Duration
+	FetchTimeout      time.Duration
 	UploadTimeout     time.Duration
 	MaxConnsPerClient int64
 	AuthFailures      int64
@@ -142,6 +143,7 @@ func Settings() []Setting {
 		}},
 		{"body-timeout", "PORTRAIT_BODY_TIMEOUT", "10s", "how long a client may take to send a request body (JSON, forms); a slower one fails with 400 and its connection is closed", dur(func(c *Config) *time.Duration { return &c.BodyTimeout })},
 		{"upload-timeout", "PORTRAIT_UPLOAD_TIMEOUT", "2m", "how long a client may take to send a multipart upload (setProfilePicture, setGroupPicture)", dur(func(c *Config) *time.Duration { return &c.UploadTimeout })},
+		{"fetch-timeout", "PORTRAIT_FETCH_TIMEOUT", "20s", "how long downloading a picture given by URL (setProfilePicture/setGroupPicture with urlFile) may take; its size is capped by --max-upload-bytes, its address by the same rules as webhooks (--webhook-allow)", dur(func(c *Config) *time.Duration { return &c.FetchTimeout })},
 		{"max-conns-per-client", "PORTRAIT_MAX_CONNS_PER_CLIENT", "256", "open connections one client address may hold (IPv6: per /64); further ones are closed at once; 0 switches the limit off", i64(func(c *Config) *int64 { return &c.MaxConnsPerClient })},
 		{"auth-failures", "PORTRAIT_AUTH_FAILURES", "30", "failed authentications (unknown idInstance, wrong apiTokenInstance, wrong admin token) one client address may make per minute; past it those get 429 with Retry-After while valid requests are still served; 0 switches the limit off (behind a reverse proxy all clients share its address: raise it, or limit in the proxy)", i64(func(c *Config) *int64 { return &c.AuthFailures })},
 		{"decode-memory", "PORTRAIT_DECODE_MEMORY", "268435456", "memory in bytes that decoding pictures may hold at once, across all requests (256 MiB); each decode is admitted by its estimate (width × height × bytes per pixel) and waits for room, a picture that alone needs more gets 413", i64(func(c *Config) *int64 { return &c.DecodeMemory })},

@@ -55,12 +55,10 @@ func readChat(q *request) (portrait.ChatID, *apiError) {
 	return decodeChatRequest(body, q.h.Type())
 }
 
-// setProfilePicture: multipart "file" → the account's own picture.
+// setProfilePicture: multipart "file", or JSON {"urlFile"} → the account's
+// own picture.
 func (s *Server) setProfilePicture(q *request) *apiError {
-	up, e := readUpload(q.w, q.r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting)
-	if e == nil {
-		e = up.requireFile()
-	}
+	up, e := s.readPicture(q)
 	if e != nil {
 		return e
 	}
@@ -82,12 +80,10 @@ func (s *Server) setProfilePicture(q *request) *apiError {
 }
 
 // setGroupPicture: multipart "file" and "groupId" (WhatsApp's name) or
-// "chatId" (MAX's name); either name works on either route.
+// "chatId" (MAX's name), either name on either route; or the same as JSON
+// with "urlFile" instead of the file.
 func (s *Server) setGroupPicture(q *request) *apiError {
-	up, e := readUpload(q.w, q.r, s.cfg.MaxUploadBytes, s.cfg.UploadSetting, "groupId", "chatId")
-	if e == nil {
-		e = up.requireFile()
-	}
+	up, e := s.readPicture(q, "groupId", "chatId")
 	if e != nil {
 		return e
 	}

@@ -56,6 +56,7 @@ var Methods = []*Method{
 	{Name: "getAvatar", Verbs: post, Ready: true, Rate: 10, Request: chatRequest{}, Reply: avatarReply{}, handle: (*Server).getAvatar},
 	{Name: "setProfilePicture", Verbs: post, Ready: true, Rate: 0.1, Request: pictureUpload{}, Reply: setProfilePictureReply{}, handle: (*Server).setProfilePicture},
 	{Name: "setGroupPicture", Verbs: post, Ready: true, Rate: 1, Request: groupPictureUpload{}, Reply: setGroupPictureReply{}, handle: (*Server).setGroupPicture},
+	{Name: "getAvatars", Verbs: post, Ready: true, Rate: 10, Request: getAvatarsRequest{}, Reply: []avatarsEntry{}, handle: (*Server).getAvatars},
 	{Name: "removeProfilePicture", Verbs: post, Ready: true, Rate: 0.1, Reply: removeProfilePictureReply{}, handle: (*Server).removeProfilePicture},
 	{Name: "removeGroupPicture", Verbs: post, Ready: true, Rate: 1, Request: groupRequest{}, Reply: removeGroupPictureReply{}, handle: (*Server).removeGroupPicture},
 	{Name: "getAvatarAsync", Verbs: post, Types: whatsAppOnly, Ready: true, Rate: 10, Request: chatRequest{}, handle: (*Server).getAvatarAsync},

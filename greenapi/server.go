@@ -43,8 +43,12 @@ type Config struct {
 	APIURL string
 	// WebhookAllow lists the address ranges webhooks may reach although
 	// they are not public (the notification sender's own setting);
-	// setSettings refuses a webhookUrl outside them.
+	// setSettings refuses a webhookUrl outside them, and pictures given by
+	// URL are fetched under the same rule.
 	WebhookAllow []netip.Prefix
+	// FetchTimeout bounds the download of a picture given by URL; 0 means
+	// 20 s.
+	FetchTimeout time.Duration
 	// BodyTimeout bounds the time a client may take to send a request
 	// body, UploadTimeout that of a multipart upload; past it the read
 	// fails (the reply is 400 or 413) and the connection is closed. Zero
@@ -80,8 +84,10 @@ type Server struct {
 	// webhookGuard judges webhook addresses at save time, as the sender
 	// does at delivery.
 	webhookGuard *outbound.Guard
-	methods      map[string]*Method // by lower-case name
-	mux          *http.ServeMux
+	// fetcher downloads pictures given by URL through webhookGuard.
+	fetcher *http.Client
+	methods map[string]*Method // by lower-case name
+	mux     *http.ServeMux
 }
 
 // New returns the Server for deps and cfg.
@@ -92,7 +98,11 @@ func New(deps Deps, cfg Config) *Server {
 	if cfg.UploadSetting == "" {
 		cfg.UploadSetting = "PORTRAIT_MAX_UPLOAD_BYTES"
 	}
-	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}, webhookGuard: outbound.NewGuard(cfg.WebhookAllow, "PORTRAIT_WEBHOOK_ALLOW")}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = defaultFetchTimeout
+	}
+	guard := outbound.NewGuard(cfg.WebhookAllow, "PORTRAIT_WEBHOOK_ALLOW")
+	s := &Server{Deps: deps, cfg: cfg, limits: limiter{rates: cfg.RateLimits}, webhookGuard: guard, fetcher: guard.Client(0, 5)}
 	s.methods = map[string]*Method{}
 	for _, m := range Methods {
 		s.methods[strings.ToLower(m.Name)] = m

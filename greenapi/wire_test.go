@@ -242,6 +242,8 @@ func TestMethodTable(t *testing.T) {
 		"getSettings": 1, "setSettings": 1, "getStateInstance": 1, "getWaSettings": 1,
 		"getAccountSettings": 1, "qr": 3, "getAuthorizationCode": 50, "logout": 1, "reboot": 1,
 		"receiveNotification": 100, "deleteNotification": 100,
+		// portrait's own methods.
+		"getAvatars": 10, "removeProfilePicture": 0.1, "removeGroupPicture": 1,
 	}
 	seen := map[string]bool{}
 	for _, m := range Methods {
