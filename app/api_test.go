@@ -317,7 +317,7 @@ func TestAdminAPI(t *testing.T) {
 	if code != 201 || created.TypeInstance != "v3" || len(created.APITokenInstance) != 50 || !strings.HasPrefix(fmt.Sprint(created.IDInstance), "3100") || created.APIURL != s.URL+"/v3" {
 		t.Fatalf("create: %d %s", code, b)
 	}
-	c := client.New(s.URL, created.IDInstance, created.APITokenInstance, client.WithMAX())
+	c := newClient(s.URL, created.IDInstance, created.APITokenInstance, client.WithMAX())
 	if _, err := c.GetStateInstance(context.Background()); err != nil {
 		t.Fatalf("new instance: %v", err)
 	}
@@ -337,7 +337,7 @@ func TestAdminAPI(t *testing.T) {
 	if _, err := c.GetStateInstance(context.Background()); !errors.As(err, &ce) || ce.StatusCode != 401 {
 		t.Errorf("old token after rotation: %v", err)
 	}
-	c = client.New(s.URL, created.IDInstance, rotated.APITokenInstance, client.WithMAX())
+	c = newClient(s.URL, created.IDInstance, rotated.APITokenInstance, client.WithMAX())
 	if _, err := c.GetStateInstance(context.Background()); err != nil {
 		t.Errorf("new token: %v", err)
 	}
@@ -408,7 +408,7 @@ func TestCLI(t *testing.T) {
 	if wa.ID == 0 || len(wa.Token) != 50 {
 		t.Fatalf("create printed %q", out)
 	}
-	c := client.New(s.URL, wa.ID, wa.Token)
+	c := newClient(s.URL, wa.ID, wa.Token)
 	eventually(t, func() error { _, err := c.GetStateInstance(ctx); return err })
 
 	out, err = run("instance", "list", "--data-dir", s.DataDir)
@@ -420,7 +420,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("rotate-token: %v\n%s", err, out)
 	}
 	rotated, _ := parseWelcome("x instance\n" + out)
-	c2 := client.New(s.URL, wa.ID, rotated.Token)
+	c2 := newClient(s.URL, wa.ID, rotated.Token)
 	eventually(t, func() error { _, err := c2.GetStateInstance(ctx); return err })
 	if _, err := c.GetStateInstance(ctx); err == nil {
 		t.Error("the old token still works")

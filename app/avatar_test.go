@@ -209,7 +209,7 @@ func TestURLsSurviveRestart(t *testing.T) {
 	if !strings.Contains(s2.Stdout.String(), "serving 2 instance(s)") || !strings.Contains(s2.Stdout.String(), "rotate-token") {
 		t.Errorf("second start does not say how to list instances and rotate a token:\n%s", s2.Stdout)
 	}
-	c := client.New(s2.URL, s.WhatsApp.ID, s.WhatsApp.Token)
+	c := newClient(s2.URL, s.WhatsApp.ID, s.WhatsApp.Token)
 	again, err := c.GetAvatar(ctx, "11001230001@c.us")
 	if err != nil {
 		t.Fatal(err)

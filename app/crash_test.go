@@ -112,7 +112,7 @@ func TestCrashLosesNoAcknowledgedNotification(t *testing.T) {
 	}
 	instances := []creds{wa, {ID: other.IDInstance, Token: other.APITokenInstance}}
 	for _, in := range instances {
-		c := client.New(first.URL, in.ID, in.Token)
+		c := newClient(first.URL, in.ID, in.Token)
 		eventually(t, func() error { _, err := c.GetStateInstance(context.Background()); return err })
 		setWebhook(t, c, recv.URL, "")
 	}

@@ -57,9 +57,9 @@ func startIn(t *testing.T, dataDir string, args ...string) *server {
 func parseWelcome(out string) (wa, max creds) { return servertest.ParseWelcome(out) }
 
 // wa and max return clients of the first start's instances.
-func (s *server) wa() *client.Client { return client.New(s.URL, s.WhatsApp.ID, s.WhatsApp.Token) }
+func (s *server) wa() *client.Client { return newClient(s.URL, s.WhatsApp.ID, s.WhatsApp.Token) }
 func (s *server) max() *client.Client {
-	return client.New(s.URL, s.MAX.ID, s.MAX.Token, client.WithMAX())
+	return newClient(s.URL, s.MAX.ID, s.MAX.Token, client.WithMAX())
 }
 
 // raw sends a request and returns status, headers and body.

@@ -5,10 +5,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portrait-dev/portrait/client"
+	"github.com/portrait-dev/portrait/greenapi"
 	"github.com/portrait-dev/portrait/sandbox"
 )
 
@@ -159,5 +162,49 @@ func TestPictureFromURL(t *testing.T) {
 	}
 	if code, b := set("setProfilePicture", `{"urlFile":"`+files.URL+`/text"}`); code != 400 || !strings.Contains(b, "Unsupported media type") {
 		t.Errorf("urlFile of a text file: %d %s", code, b)
+	}
+}
+
+// TestClientCoversEveryMethod: the Go client has a method for every
+// GREEN-API method the server serves, and the ones added last work against
+// the server.
+func TestClientCoversEveryMethod(t *testing.T) {
+	ct := reflect.TypeOf(&client.Client{})
+	for _, m := range greenapi.Methods {
+		if _, ok := ct.MethodByName(strings.ToUpper(m.Name[:1]) + m.Name[1:]); !ok {
+			if _, ok := ct.MethodByName(strings.ToUpper(m.Name)); !ok { // qr → QR
+				t.Errorf("the client has no method for %s", m.Name)
+			}
+		}
+	}
+
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(gen(t, "by-url", sandbox.FormatPNG))
+	}))
+	defer files.Close()
+	s := start(t, "--webhook-allow", "127.0.0.0/8")
+	ctx := context.Background()
+	c := s.wa()
+	if r, err := c.GetAuthorizationCode(ctx, 11001234567); err != nil || r.Status || r.Reason == "" {
+		t.Errorf("getAuthorizationCode of a linked instance: %+v, %v", r, err)
+	}
+	if r, err := c.SetProfilePictureFromURL(ctx, files.URL+"/p"); err != nil || !r.SetProfilePicture {
+		t.Errorf("SetProfilePictureFromURL: %+v, %v", r, err)
+	}
+	if r, err := c.SetGroupPictureFromURL(ctx, "120363000000000001@g.us", files.URL+"/p"); err != nil || !r.SetGroupPicture {
+		t.Errorf("SetGroupPictureFromURL: %+v, %v", r, err)
+	}
+	if r, err := c.RemoveGroupPicture(ctx, "120363000000000001@g.us"); err != nil || !r.OK {
+		t.Errorf("RemoveGroupPicture: %+v, %v", r, err)
+	}
+	if r, err := c.RemoveProfilePicture(ctx); err != nil || !r.OK {
+		t.Errorf("RemoveProfilePicture: %+v, %v", r, err)
+	}
+	if r, err := c.GetAvatars(ctx, []string{"11001230001@c.us", "11001234567@c.us"}, nil); err != nil || len(r) != 2 || r[0].URLAvatar == "" || r[1].URLAvatar != "" {
+		t.Errorf("GetAvatars: %+v, %v", r, err)
+	}
+	m := s.max()
+	if r, err := m.RemoveGroupPicture(ctx, "-10000000000001"); err != nil || !r.OK {
+		t.Errorf("RemoveGroupPicture on MAX: %+v, %v", r, err)
 	}
 }

@@ -404,13 +404,13 @@ func TestNoHeadOfLineBlockingAcrossInstances(t *testing.T) {
 	}
 	oc := creds{ID: other.IDInstance, Token: other.APITokenInstance}
 	eventually(t, func() error {
-		st, err := client.New(s.URL, oc.ID, oc.Token).GetStateInstance(context.Background())
+		st, err := newClient(s.URL, oc.ID, oc.Token).GetStateInstance(context.Background())
 		if err == nil && st != "authorized" {
 			err = errors.New(st)
 		}
 		return err
 	})
-	setWebhook(t, client.New(s.URL, oc.ID, oc.Token), fast.URL, "")
+	setWebhook(t, newClient(s.URL, oc.ID, oc.Token), fast.URL, "")
 	for i := 0; i < 5; i++ {
 		s.call(t, s.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"11001230004@c.us"}`)
 	}

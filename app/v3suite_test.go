@@ -296,7 +296,7 @@ func createV3(t *testing.T, s *server, body map[string]string) (*client.Client, 
 	if code != http.StatusCreated || json.Unmarshal(b, &info) != nil {
 		t.Fatalf("creating %v: %d %s", body, code, b)
 	}
-	return client.New(s.URL, info.IDInstance, info.APITokenInstance, client.WithMAX()), info.APITokenInstance
+	return newClient(s.URL, info.IDInstance, info.APITokenInstance, client.WithMAX()), info.APITokenInstance
 }
 
 // TestMAXDefaults: the configuration's defaults for the MAX engines are the

@@ -28,7 +28,7 @@ func TestWhatsAppInstance(t *testing.T) {
 	if code != 201 || created.Engine != "whatsapp" || created.StateInstance != "notAuthorized" {
 		t.Fatalf("create: %d %s", code, b)
 	}
-	c := client.New(s.URL, created.IDInstance, created.APITokenInstance)
+	c := newClient(s.URL, created.IDInstance, created.APITokenInstance)
 	if st, err := c.GetStateInstance(ctx); err != nil || st != client.StateNotAuthorized {
 		t.Errorf("state: %q, %v", st, err)
 	}

@@ -95,6 +95,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	mux.Handle("GET /docs", apiDocs())
+	mux.Handle("GET /docs/{file}", apiDocs())
 
 	// Stable avatar URLs: GET /avatars/{key}.jpg and /avatars/{key}-96.jpg.
 	mux.HandleFunc("GET /avatars/{file}", s.serveAvatar)
