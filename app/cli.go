@@ -22,7 +22,6 @@ import (
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/sandbox"
-	"github.com/portrait-dev/portrait/sqlite"
 )
 
 // welcome prints, on first start, the instances it creates with their
@@ -142,6 +141,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("portrait instance "+sub, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	dataDir, publicURL := dataFlags(fs, env)
+	dsn := fs.String("database", env.Getenv("PORTRAIT_DATABASE"), "the server's database: empty for SQLite in the data directory, or a postgres:// URL (env PORTRAIT_DATABASE)")
 	typ := fs.String("type", string(portrait.TypeWhatsApp), "instance type for create: whatsapp or v3 (MAX)")
 	engine := fs.String("engine", defaultEngine, "engine for create: "+strings.Join(engineNames(), ", "))
 	if err := parseFlags(fs, args); err != nil {
@@ -156,17 +156,15 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
 		return ErrUsage
 	}
-	if _, err := os.Stat(filepath.Join(*dataDir, "portrait.db")); err != nil && sub != "create" {
-		return fmt.Errorf("portrait: no portrait database in %s (start the server once, or pass --data-dir)", *dataDir)
+	if _, err := os.Stat(filepath.Join(*dataDir, "portrait.db")); err != nil && sub != "create" && *dsn == "" {
+		return fmt.Errorf("portrait: no portrait database in %s (start the server once, or pass --data-dir, or --database for PostgreSQL)", *dataDir)
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return fmt.Errorf("portrait: data directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(*dataDir, "portrait.db"))
+	d, err := openData(ctx, *dataDir, *dsn)
 	if err != nil {
-		return fmt.Errorf("portrait: database: %w", err)
+		return err
 	}
-	defer store.Close()
+	defer d.db.Close()
+	store := d.db
 	cfg, err := config.Parse(nil, env.Getenv, io.Discard)
 	if err != nil {
 		return err

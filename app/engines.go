@@ -12,7 +12,6 @@ import (
 	maxweb "github.com/portrait-dev/portrait/max"
 	"github.com/portrait-dev/portrait/maxbot"
 	"github.com/portrait-dev/portrait/sandbox"
-	"github.com/portrait-dev/portrait/sqlite"
 	"github.com/portrait-dev/portrait/whatsapp"
 )
 
@@ -23,9 +22,9 @@ const defaultEngine = sandbox.Name
 // texts list them: a new engine is added here and nowhere else.
 var engineMakers = []struct {
 	name string
-	make func(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error)
+	make func(ctx context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error)
 }{
-	{sandbox.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+	{sandbox.Name, func(_ context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
 		var seed sandbox.Seeder
 		if cfg.SandboxWorld != "" {
 			var err error
@@ -44,8 +43,9 @@ var engineMakers = []struct {
 			Logger:              log,
 		}), func() {}, nil
 	}},
-	{whatsapp.Name, func(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+	{whatsapp.Name, func(ctx context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
 		wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
+			Dialect:         store.Dialect(),
 			DownloadTimeout: cfg.WhatsAppDownloadTimeout,
 			MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
 			DeviceName:      cfg.WhatsAppDeviceName,
@@ -57,7 +57,7 @@ var engineMakers = []struct {
 		}
 		return wa, func() { _ = wa.Close() }, nil
 	}},
-	{maxweb.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+	{maxweb.Name, func(_ context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
 		roots, err := rootCAs(cfg.MaxRootCA)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--max-root-ca: %w", err)
@@ -66,7 +66,7 @@ var engineMakers = []struct {
 			PictureHosts: cfg.MaxPictureHosts, Logger: log})
 		return e, func() { _ = e.Close() }, nil
 	}},
-	{maxbot.Name, func(_ context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (portrait.Engine, func(), error) {
+	{maxbot.Name, func(_ context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
 		roots, err := rootCAs(cfg.MaxBotRootCA)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--maxbot-root-ca: %w", err)
@@ -114,7 +114,7 @@ func engineNames() []string {
 
 // openEngines makes every engine. closeAll releases what they hold; call
 // it after the sessions are closed.
-func openEngines(ctx context.Context, cfg config.Config, store *sqlite.DB, log *slog.Logger) (engines map[string]portrait.Engine, closeAll func(), err error) {
+func openEngines(ctx context.Context, cfg config.Config, store database, log *slog.Logger) (engines map[string]portrait.Engine, closeAll func(), err error) {
 	engines = map[string]portrait.Engine{}
 	var closers []func()
 	closeAll = func() {

@@ -11,14 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/avatar"
-	"github.com/portrait-dev/portrait/blobdir"
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/console"
 	"github.com/portrait-dev/portrait/greenapi"
@@ -27,7 +25,6 @@ import (
 	"github.com/portrait-dev/portrait/notify"
 	"github.com/portrait-dev/portrait/picture"
 	"github.com/portrait-dev/portrait/sandbox"
-	"github.com/portrait-dev/portrait/sqlite"
 )
 
 // serve runs the server until ctx ends, then shuts down gracefully.
@@ -45,11 +42,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	store, blobs, secret, err := openData(ctx, cfg.DataDir)
+	d, err := openData(ctx, cfg.DataDir, cfg.Database)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer d.db.Close()
+	store, blobs, secret := d.db, d.blobs, d.secret
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -145,7 +143,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Admin:        admin,
 		Metrics:      m,
 		Log:          log,
-		Ready:        func(ctx context.Context) error { return ready(ctx, store, cfg.DataDir) },
+		Ready:        func(ctx context.Context) error { return ready(ctx, d) },
 		AuthFailures: failures,
 	}, greenapi.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -185,14 +183,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 }
 
 // ready reports whether the server can do its work: the database accepts
-// a write, and so does the data directory, which holds the pictures (a
+// a write, and so does the data directory when it holds the pictures (a
 // full disk makes either fail).
-func ready(ctx context.Context, store *sqlite.DB, dataDir string) error {
-	if err := store.CheckWrite(ctx); err != nil {
+func ready(ctx context.Context, d *data) error {
+	if err := d.db.CheckWrite(ctx); err != nil {
 		return errors.New("the database does not accept writes")
 	}
-	if err := probeDisk(dataDir); err != nil {
-		return errors.New("the data directory does not accept writes (is the disk full?)")
+	if d.disk != "" {
+		if err := probeDisk(d.disk); err != nil {
+			return errors.New("the data directory does not accept writes (is the disk full?)")
+		}
 	}
 	return nil
 }
@@ -209,27 +209,6 @@ func probeDisk(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// openData opens (creating on first start) the data directory: the SQLite
-// store, the picture directory and the URL key.
-func openData(ctx context.Context, dir string) (*sqlite.DB, *blobdir.Dir, []byte, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("portrait: data directory: %w", err)
-	}
-	secret, err := urlKey(filepath.Join(dir, "url.key"))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	blobs, err := blobdir.Open(filepath.Join(dir, "pictures"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("portrait: picture directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "portrait.db"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("portrait: database: %w", err)
-	}
-	return store, blobs, secret, nil
 }
 
 // urlKey reads the key that makes avatar URLs unguessable, creating it on

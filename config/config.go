@@ -23,6 +23,7 @@ import (
 type Config struct {
 	Listen          string
 	DataDir         string
+	Database        string
 	PublicURL       string
 	PublicURLGiven  bool // PublicURL was set by flag or environment, not derived from Listen
 	AdminToken      string
@@ -106,6 +107,13 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"data-dir", "PORTRAIT_DATA_DIR", "./portrait-data", "directory for the SQLite database, stored pictures and the URL key", str(func(c *Config) *string { return &c.DataDir })},
+		{"database", "PORTRAIT_DATABASE", "", "empty keeps everything in SQLite and files in --data-dir; a postgres:// URL keeps instances, notifications, engine state and pictures in that PostgreSQL database instead (pool settings such as pool_max_conns=16 go in its query string)", func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return errors.New("must be empty (SQLite) or a postgres:// URL")
+			}
+			c.Database = v
+			return nil
+		}},
 		{"public-url", "PORTRAIT_PUBLIC_URL", "http://<listen>", "absolute base URL clients reach portrait at; urlAvatar links start with it", func(c *Config, v string) error {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -28,7 +28,7 @@ const Name = "whatsapp"
 // ("79001234567:8@s.whatsapp.net"); an empty value means "not linked".
 const keyDevice = "whatsapp/device"
 
-// sqlDialect is the go.mau.fi/util/dbutil dialect of portrait's database
+// sqlDialect is the default go.mau.fi/util/dbutil dialect of portrait's database
 // (modernc.org/sqlite registers itself as "sqlite").
 const sqlDialect = "sqlite"
 
@@ -80,6 +80,10 @@ type Options struct {
 	// the phone. WhatsApp accepts only "Browser (OS)" with a common browser
 	// and OS, so it is not the device name.
 	PairingClient string
+	// Dialect is whatsmeow's name for the database's SQL dialect: "sqlite"
+	// (the default) or "pgx" for PostgreSQL through pgx's database/sql
+	// driver.
+	Dialect string
 	// Version pins the WhatsApp Web version announced ("2.3000.1012345678");
 	// empty keeps it current by asking WhatsApp (see Run).
 	Version string
@@ -168,7 +172,11 @@ func New(ctx context.Context, db *sql.DB, kv portrait.KV, opts Options) (*Engine
 		return nil, errors.New("whatsapp: New: nil KV")
 	}
 	e := newEngine(kv, opts)
-	c := sqlstore.NewWithDB(db, sqlDialect, newWALogger(e.log, "whatsmeow/store"))
+	dialect := e.opts.Dialect
+	if dialect == "" {
+		dialect = sqlDialect
+	}
+	c := sqlstore.NewWithDB(db, dialect, newWALogger(e.log, "whatsmeow/store"))
 	if err := c.Upgrade(ctx); err != nil {
 		return nil, fmt.Errorf("whatsapp: creating or upgrading whatsmeow's tables: %w", err)
 	}

@@ -1,0 +1,59 @@
+package app_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/portrait-dev/portrait/app"
+	"github.com/portrait-dev/portrait/internal/pgtest"
+)
+
+// TestServeOnPostgres: with --database postgres://… the whole server runs
+// on PostgreSQL — instances, lookups, pictures at their stable URLs,
+// notifications — and keeps its state across a restart; the CLI works on
+// the same database.
+func TestServeOnPostgres(t *testing.T) {
+	dsn := pgtest.DB(t)
+	dir := t.TempDir()
+	s := startIn(t, dir, append(append([]string{}, fastArgs...), "--database", dsn)...)
+	ctx := context.Background()
+	c := s.wa()
+	av, err := c.GetAvatar(ctx, "11001230001@c.us")
+	if err != nil || av.URLAvatar == "" {
+		t.Fatalf("getAvatar on PostgreSQL: %+v, %v", av, err)
+	}
+	checkJPEG(t, av.URLAvatar, 640)
+	if code, _, b := s.call(t, s.WhatsApp, false, "POST", "getAvatarAsync", `{"chatId":"11001230002@c.us"}`); code != 200 {
+		t.Fatalf("getAvatarAsync: %d %s", code, b)
+	}
+	if n := next(t, c); n.AvatarInfo == nil || n.AvatarInfo.URLAvatar == "" {
+		t.Errorf("avatarInfo on PostgreSQL: %+v", n)
+	}
+	if code, _, b := raw(t, "GET", s.URL+"/readyz", "", nil); code != 200 {
+		t.Errorf("readyz on PostgreSQL: %d %s", code, b)
+	}
+	first := s.Server
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The CLI on the same database.
+	var out syncBuffer
+	if err := app.Run(ctx, app.Env{Args: []string{"instance", "list", "--database", dsn, "--data-dir", t.TempDir()}, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &out}); err != nil {
+		t.Fatalf("instance list on PostgreSQL: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "1101") || !strings.Contains(out.String(), "3100") {
+		t.Errorf("instance list on PostgreSQL:\n%s", out.String())
+	}
+
+	// A restart (from another data directory: nothing lives there) keeps
+	// the instances, their tokens and the stable URLs.
+	s2 := startIn(t, t.TempDir(), append(append([]string{}, fastArgs...), "--database", dsn)...)
+	c2 := newClient(s2.URL, first.WhatsApp.ID, first.WhatsApp.Token)
+	again, err := c2.GetAvatar(ctx, "11001230001@c.us")
+	if err != nil || strings.TrimPrefix(again.URLAvatar, s2.URL) != strings.TrimPrefix(av.URLAvatar, s.URL) {
+		t.Errorf("after a restart: %+v, %v; want the same picture path as %s", again, err, av.URLAvatar)
+	}
+	checkJPEG(t, again.URLAvatar, 640)
+}
