@@ -238,3 +238,27 @@ func TestDecodeMemory(t *testing.T) {
 		t.Errorf("a 4000×4000 16-bit PNG under an 8 MiB budget: %d %s", code, b)
 	}
 }
+
+// TestMetrics: /metrics counts instances by state, engine and type, and a
+// metrics token closes it to anyone without the token.
+func TestMetrics(t *testing.T) {
+	s := start(t)
+	if n := s.metric(t, `portrait_instances{engine="sandbox",state="authorized",type="whatsapp"}`); n != 1 {
+		t.Errorf("WhatsApp sandbox instances authorized: %v", n)
+	}
+	if n := s.metric(t, `portrait_instances{engine="sandbox",state="authorized",type="v3"}`); n != 1 {
+		t.Errorf("MAX sandbox instances authorized: %v", n)
+	}
+	s.call(t, s.WhatsApp, false, "GET", "logout", "")
+	if n := s.metric(t, `portrait_instances{engine="sandbox",state="notAuthorized",type="whatsapp"}`); n != 1 {
+		t.Errorf("after logout: %v", n)
+	}
+
+	locked := start(t, "--metrics-token", "m-secret")
+	if code, _, _ := raw(t, "GET", locked.URL+"/metrics", "", nil); code != 401 {
+		t.Errorf("/metrics without the token: %d", code)
+	}
+	if code, _, b := raw(t, "GET", locked.URL+"/metrics", "", nil, "Authorization", "Bearer m-secret"); code != 200 || !strings.Contains(string(b), "portrait_instances") {
+		t.Errorf("/metrics with the token: %d", code)
+	}
+}

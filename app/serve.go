@@ -103,6 +103,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Reason:       greenapi.Reason,
 	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered, Dropped: m.Dropped})
 	m.QueueDepth(store.Depths)
+	m.Instances(reg.List)
 
 	if err := reg.Start(ctx, &events{hub: hub, log: log}); err != nil {
 		return err
@@ -146,6 +147,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Ready:        func(ctx context.Context) error { return ready(ctx, d) },
 		AuthFailures: failures,
 	}, greenapi.Config{
+		MetricsToken:   cfg.MetricsToken,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		RateLimits:     rates,
 		APIURL:         cfg.PublicURL,

@@ -30,6 +30,7 @@ type Config struct {
 	AdminOff        bool // --admin-token off (or given empty): no admin API, no console
 	SessionIdle     time.Duration
 	SessionMax      time.Duration
+	MetricsToken    string
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -131,6 +132,7 @@ func Settings() []Setting {
 		}},
 		{"console-session-idle", "PORTRAIT_CONSOLE_SESSION_IDLE", "30m", "a console sign-in not used for this long ends (an open console page uses it every few seconds)", positiveDur(func(c *Config) *time.Duration { return &c.SessionIdle })},
 		{"console-session-max", "PORTRAIT_CONSOLE_SESSION_MAX", "12h", "a console sign-in ends this long after it began, used or not; signing out ends it at once, and a restart or a new admin token ends them all", positiveDur(func(c *Config) *time.Duration { return &c.SessionMax })},
+		{"metrics-token", "PORTRAIT_METRICS_TOKEN", "", "when set, /metrics answers only requests with 'Authorization: Bearer <token>'; empty leaves it open (as /healthz is)", str(func(c *Config) *string { return &c.MetricsToken })},
 		{"log-level", "PORTRAIT_LOG_LEVEL", "info", "debug, info, warn or error; debug logs every request (tokens redacted)", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 		{"log-format", "PORTRAIT_LOG_FORMAT", "text", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 		{"shutdown-timeout", "PORTRAIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},

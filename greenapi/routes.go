@@ -94,7 +94,7 @@ func DefaultRateLimits() map[string]float64 {
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.Handle("GET /metrics", s.Metrics.Handler(s.cfg.MetricsToken))
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.Handle("GET /docs", apiDocs())
 	mux.Handle("GET /docs/{file}", apiDocs())

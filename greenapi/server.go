@@ -29,6 +29,9 @@ import (
 
 // Config is the HTTP layer's part of the configuration.
 type Config struct {
+	// MetricsToken, when not empty, is required (as a Bearer token) to
+	// read /metrics.
+	MetricsToken string
 	// MaxUploadBytes bounds the body of setProfilePicture and
 	// setGroupPicture.
 	MaxUploadBytes int64

@@ -4,8 +4,11 @@ package metrics
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,8 +96,28 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the registry in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler {
+// Handler serves the registry in the Prometheus text format; with a token,
+// only to requests that carry it as "Authorization: Bearer <token>".
+func (m *Metrics) Handler(token string) http.Handler {
+	h := m.handler()
+	if token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(want[:], sum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portrait metrics"`)
+			http.Error(w, "401 Unauthorized: /metrics needs the metrics token (PORTRAIT_METRICS_TOKEN) as a Bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// handler serves the registry in the Prometheus text format.
+func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
@@ -153,6 +176,44 @@ func (m *Metrics) Delivered(outcome string, attemptSeconds, sinceCommitSeconds f
 	}
 	if outcome == "delivered" {
 		m.deliverySeconds.Observe(sinceCommitSeconds)
+	}
+}
+
+// Instances registers the gauge of instances by state, engine and type,
+// read from list at scrape time.
+func (m *Metrics) Instances(list func(ctx context.Context) ([]portrait.Handle, error)) {
+	m.Registry.MustRegister(instanceGauge{list: list,
+		desc: prometheus.NewDesc("portrait_instances",
+			"Instances by state (stateInstance; \"unavailable\" when the engine cannot serve it), engine and type.",
+			[]string{"state", "engine", "type"}, nil),
+	})
+}
+
+type instanceGauge struct {
+	list func(ctx context.Context) ([]portrait.Handle, error)
+	desc *prometheus.Desc
+}
+
+func (g instanceGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g instanceGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := g.list(ctx)
+	if err != nil {
+		return
+	}
+	type key struct{ state, engine, typ string }
+	counts := map[key]int{}
+	for _, h := range all {
+		st := string(h.State())
+		if h.Err() != nil {
+			st = "unavailable"
+		}
+		counts[key{st, h.Engine(), string(h.Type())}]++
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), k.state, k.engine, k.typ)
 	}
 }
 
