@@ -44,7 +44,8 @@ Usage:
   portrait sandbox account ID CHAT yes|no
   portrait sandbox scan ID
   portrait admin rotate-token              a new admin token for the console and /admin/, shown once
-  portrait version
+  portrait version                         the version and build (also --version)
+  portrait help [COMMAND]                  this overview, or a command's help (also --help)
 
 The instance commands work on the data directory (--data-dir or
 PORTRAIT_DATA_DIR); a running server picks their changes up within a second.
@@ -61,6 +62,15 @@ func Run(ctx context.Context, env Env) error {
 		env.Getenv = func(string) string { return "" }
 	}
 	args := env.Args
+	if len(args) > 0 {
+		switch {
+		case isHelp(args[0]):
+			return help(env, args[1:])
+		case args[0] == "-v" || args[0] == "--version" || args[0] == "version":
+			printVersion(env.Stdout)
+			return nil
+		}
+	}
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -74,12 +84,6 @@ func Run(ctx context.Context, env Env) error {
 		return sandboxCommand(ctx, env, args)
 	case "admin":
 		return adminCommand(ctx, env, args)
-	case "version":
-		fmt.Fprintln(env.Stdout, "portrait", Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
-		return nil
 	}
 	fmt.Fprintf(env.Stderr, "portrait: unknown command %q\n\n%s", cmd, usage)
 	return ErrUsage

@@ -21,7 +21,10 @@ import (
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/instance"
+	maxweb "github.com/portrait-dev/portrait/max"
+	"github.com/portrait-dev/portrait/maxbot"
 	"github.com/portrait-dev/portrait/sandbox"
+	"github.com/portrait-dev/portrait/whatsapp"
 )
 
 // welcome prints, on first start, the instances it creates with their
@@ -114,10 +117,58 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
+// serverURLFile is where a server writes the public URL it serves at, so
+// that the CLI prints the apiUrl clients really use.
+const serverURLFile = "server-url"
+
+// rememberServerURL writes the server's public URL into its data
+// directory (best effort).
+func rememberServerURL(dataDir, url string, log interface{ Warn(string, ...any) }) {
+	if err := os.WriteFile(filepath.Join(dataDir, serverURLFile), []byte(url+"\n"), 0o600); err != nil {
+		log.Warn("remembering the public URL for the CLI", "err", err)
+	}
+}
+
+// serverURL is the base URL the CLI prints: --public-url (or
+// PORTRAIT_PUBLIC_URL) when given, else the address the server last
+// served at from this data directory, else the default.
+func serverURL(flagValue, dataDir string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if b, err := os.ReadFile(filepath.Join(dataDir, serverURLFile)); err == nil {
+		if u := strings.TrimSpace(string(b)); u != "" {
+			return u
+		}
+	}
+	return "http://127.0.0.1:8780"
+}
+
+// nextSteps tells what to do with a new instance, by its engine.
+func nextSteps(h portrait.Handle, base string) string {
+	api := apiURL(base, h.Type())
+	switch h.Engine() {
+	case sandbox.Name:
+		var b strings.Builder
+		fmt.Fprintf(&b, "Next: it is linked to the sandbox's demo account; try getAvatar on its demo chats:\n")
+		for _, d := range sandbox.DemoChats(h.Type()) {
+			fmt.Fprintf(&b, "  %-26s %s\n", d.ChatID, d.Description)
+		}
+		return b.String()
+	case whatsapp.Name:
+		return fmt.Sprintf("Next: link a phone. Open %s/console and scan the QR code (WhatsApp → Settings → Linked devices), or GET %s/waInstance%d/qr/{apiTokenInstance}, or POST getAuthorizationCode {\"phoneNumber\": …} to link by code.\n", strings.TrimRight(base, "/"), api, h.ID())
+	case maxweb.Name:
+		return fmt.Sprintf("Next: link a MAX account. Open %s/console and scan the QR code with the MAX app, or GET %s/waInstance%d/qr/{apiTokenInstance}. See docs/max-smoke-test.md.\n", strings.TrimRight(base, "/"), api, h.ID())
+	case maxbot.Name:
+		return fmt.Sprintf("Next: give it its bot token: echo \"$BOT_TOKEN\" | portrait instance set-credential %d\n", h.ID())
+	}
+	return ""
+}
+
 // dataFlags are the flags of the commands that open the data directory.
 func dataFlags(fs *flag.FlagSet, env Env) (dataDir, publicURL *string) {
 	dataDir = fs.String("data-dir", envOr(env, "PORTRAIT_DATA_DIR", "./portrait-data"), "data directory (env PORTRAIT_DATA_DIR)")
-	publicURL = fs.String("public-url", envOr(env, "PORTRAIT_PUBLIC_URL", "http://127.0.0.1:8780"), "the server's public base URL, for the apiUrl shown (env PORTRAIT_PUBLIC_URL)")
+	publicURL = fs.String("public-url", env.Getenv("PORTRAIT_PUBLIC_URL"), "the server's public base URL, for the apiUrl shown (env PORTRAIT_PUBLIC_URL; default: where the server last served from this data directory)")
 	return
 }
 
@@ -134,12 +185,17 @@ func envOr(env Env, name, def string) string {
 // the changes up.
 func instanceCommand(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
+		fmt.Fprint(env.Stderr, instanceUsage)
 		return ErrUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(env.Stdout, instanceUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("portrait instance "+sub, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	commandUsage(fs, env.Stdout, "portrait instance "+sub+map[string]string{
+		"create": " [--type whatsapp|v3] [--engine NAME]", "list": "", "delete": " ID", "rotate-token": " ID", "set-credential": " ID  (the secret on standard input)"}[sub])
 	dataDir, publicURL := dataFlags(fs, env)
 	dsn := fs.String("database", env.Getenv("PORTRAIT_DATABASE"), "the server's database: empty for SQLite in the data directory, or a postgres:// URL (env PORTRAIT_DATABASE)")
 	typ := fs.String("type", string(portrait.TypeWhatsApp), "instance type for create: whatsapp or v3 (MAX)")
@@ -153,7 +209,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 	switch sub {
 	case "create", "list", "delete", "rotate-token", "set-credential":
 	default:
-		fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, usage)
+		fmt.Fprintf(env.Stderr, "portrait instance: unknown command %q\n\n%s", sub, instanceUsage)
 		return ErrUsage
 	}
 	if _, err := os.Stat(filepath.Join(*dataDir, "portrait.db")); err != nil && sub != "create" && *dsn == "" {
@@ -202,8 +258,10 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("portrait: %w", err)
 		}
-		fmt.Fprintf(env.Stdout, "apiUrl:            %s\nidInstance:        %d\napiTokenInstance:  %s\n", apiURL(*publicURL, t), h.ID(), token)
+		base := serverURL(*publicURL, *dataDir)
+		fmt.Fprintf(env.Stdout, "apiUrl:            %s\nidInstance:        %d\napiTokenInstance:  %s\n", apiURL(base, t), h.ID(), token)
 		fmt.Fprintf(env.Stderr, "The token is shown only now: portrait keeps it hashed.\n")
+		fmt.Fprint(env.Stderr, nextSteps(h, base))
 		return nil
 	case "list":
 		all, err := reg.List(ctx)
@@ -213,7 +271,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "idInstance\ttypeInstance\tengine\tcreated\tapiUrl")
 		for _, h := range all {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.ID(), h.Type(), h.Engine(), h.CreatedAt().UTC().Format(time.RFC3339), apiURL(*publicURL, h.Type()))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.ID(), h.Type(), h.Engine(), h.CreatedAt().UTC().Format(time.RFC3339), apiURL(serverURL(*publicURL, *dataDir), h.Type()))
 		}
 		return tw.Flush()
 	case "delete":
@@ -264,12 +322,17 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 // API.
 func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
+		fmt.Fprint(env.Stderr, sandboxUsage)
 		return ErrUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(env.Stdout, sandboxUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("portrait sandbox "+sub, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	commandUsage(fs, env.Stdout, "portrait sandbox "+sub+map[string]string{
+		"world": " ID", "scan": " ID", "set-picture": " ID CHAT FILE", "remove-picture": " ID CHAT", "privacy": " ID CHAT hidden|visible", "account": " ID CHAT yes|no"}[sub])
 	server := fs.String("server", envOr(env, "PORTRAIT_PUBLIC_URL", "http://127.0.0.1:8780"), "the server's base URL (env PORTRAIT_PUBLIC_URL)")
 	token := fs.String("admin-token", env.Getenv("PORTRAIT_ADMIN_TOKEN"), "the server's admin token (env PORTRAIT_ADMIN_TOKEN)")
 	author := fs.String("author", "", "for set-picture on a group: who changed it")
@@ -282,11 +345,11 @@ func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	need := map[string]int{"world": 1, "scan": 1, "set-picture": 3, "remove-picture": 2, "privacy": 3, "account": 3}
 	n, ok := need[sub]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "portrait sandbox: unknown command %q\n\n%s", sub, usage)
+		fmt.Fprintf(env.Stderr, "portrait sandbox: unknown command %q\n\n%s", sub, sandboxUsage)
 		return ErrUsage
 	}
 	if fs.NArg() != n {
-		fmt.Fprintf(env.Stderr, "portrait sandbox %s: expected %d argument(s)\n\n%s", sub, n, usage)
+		fmt.Fprintf(env.Stderr, "portrait sandbox %s: expected %d argument(s)\n\n%s", sub, n, sandboxUsage)
 		return ErrUsage
 	}
 	if *token == "" {

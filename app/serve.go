@@ -168,6 +168,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(env.Stdout, "portrait %s listening on %s\n", Version, cfg.PublicURL)
+	rememberServerURL(cfg.DataDir, cfg.PublicURL, log)
 	log.Info("listening", "addr", ln.Addr().String(), "publicURL", cfg.PublicURL)
 
 	select {
