@@ -105,7 +105,7 @@ func adminCommand(_ context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("portrait: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "console:           %s/console\nadmin token:       %s\n", strings.TrimRight(*publicURL, "/"), token)
+	fmt.Fprintf(env.Stdout, "console:           %s/console\nadmin token:       %s\n", strings.TrimRight(serverURL(*publicURL, *dataDir), "/"), token)
 	fmt.Fprintf(env.Stderr, "The old admin token no longer works and its console sessions have ended; the new one is shown only now.\n")
 	if env.Getenv("PORTRAIT_ADMIN_TOKEN") != "" {
 		fmt.Fprintf(env.Stderr, "Note: PORTRAIT_ADMIN_TOKEN is set here; a server started with it (or --admin-token) uses that token instead.\n")

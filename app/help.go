@@ -65,6 +65,9 @@ func help(env Env, args []string) error {
 	case "sandbox":
 		fmt.Fprint(env.Stdout, sandboxUsage)
 		return nil
+	case "admin":
+		fmt.Fprintln(env.Stdout, "Usage: portrait admin rotate-token [--data-dir DIR]: replaces the admin token of the console and /admin/ and prints the new one once")
+		return nil
 	case "version":
 		fmt.Fprintln(env.Stdout, "Usage: portrait version (or portrait --version): the version and how it was built")
 		return nil
