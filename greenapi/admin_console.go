@@ -31,7 +31,7 @@ type Admin struct {
 	// 404 for it.
 	Notifications NotificationStatus
 	// WebhookTimeout bounds a test notification (at most
-	// maxTestTimeout); 0 means maxTestTimeout.
+	// adminMaxTestTimeout); 0 means adminMaxTestTimeout.
 	WebhookTimeout time.Duration
 }
 
@@ -112,9 +112,9 @@ func (s *Server) adminCall(m *Method) http.HandlerFunc {
 	}
 }
 
-// lookupReply is the console's avatar lookup: the outcome in words and
+// adminLookupReply is the console's avatar lookup: the outcome in words and
 // both stored pictures.
-type lookupReply struct {
+type adminLookupReply struct {
 	ChatID string `json:"chatId"`
 	// Outcome is "picture", "hidden" (privacy hides it) or "none" (no
 	// picture, no account or no such group).
@@ -139,7 +139,7 @@ func (s *Server) adminLookup(q *request) *apiError {
 	if err != nil {
 		return engineError(err, "look up the picture of "+chat.String())
 	}
-	reply := lookupReply{ChatID: chat.String(), URLAvatar: av.URL, Available: av.Available, Outcome: "none"}
+	reply := adminLookupReply{ChatID: chat.String(), URLAvatar: av.URL, Available: av.Available, Outcome: "none"}
 	switch {
 	case !av.Available:
 		reply.Outcome = "hidden"
@@ -153,22 +153,22 @@ func (s *Server) adminLookup(q *request) *apiError {
 	return nil
 }
 
-// notificationsReply is an instance's notification queue for the console.
-type notificationsReply struct {
+// adminNotificationsReply is an instance's notification queue for the console.
+type adminNotificationsReply struct {
 	// Delivery is "webhook" while webhookUrl is set, else "polling".
-	Delivery    string        `json:"delivery"`
-	Depth       int64         `json:"depth"`
-	Head        *headReply    `json:"head"`
-	LastAttempt *attemptReply `json:"lastAttempt"`
+	Delivery    string             `json:"delivery"`
+	Depth       int64              `json:"depth"`
+	Head        *adminHeadReply    `json:"head"`
+	LastAttempt *adminAttemptReply `json:"lastAttempt"`
 }
 
-type headReply struct {
+type adminHeadReply struct {
 	ReceiptID int64           `json:"receiptId"`
 	CreatedAt time.Time       `json:"createdAt"`
 	Body      json.RawMessage `json:"body"`
 }
 
-type attemptReply struct {
+type adminAttemptReply struct {
 	At        time.Time  `json:"at"`
 	ReceiptID int64      `json:"receiptId"`
 	Number    int        `json:"attempt"`
@@ -194,7 +194,7 @@ func (s *Server) adminNotifications(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, internal(err, "the notification queue could not be read"))
 		return
 	}
-	reply := notificationsReply{Delivery: "polling", Depth: st.Depth}
+	reply := adminNotificationsReply{Delivery: "polling", Depth: st.Depth}
 	if h.Settings().WebhookURL != "" {
 		reply.Delivery = "webhook"
 	}
@@ -203,10 +203,10 @@ func (s *Server) adminNotifications(w http.ResponseWriter, r *http.Request) {
 		if !json.Valid(body) {
 			body, _ = json.Marshal(string(n.Body))
 		}
-		reply.Head = &headReply{ReceiptID: n.ReceiptID, CreatedAt: n.CreatedAt.UTC(), Body: body}
+		reply.Head = &adminHeadReply{ReceiptID: n.ReceiptID, CreatedAt: n.CreatedAt.UTC(), Body: body}
 	}
 	if a := st.LastAttempt; a != nil {
-		ar := &attemptReply{At: a.At.UTC(), ReceiptID: a.ReceiptID, Number: a.Number, Outcome: a.Outcome, Error: a.Err, TookMs: a.Took.Milliseconds()}
+		ar := &adminAttemptReply{At: a.At.UTC(), ReceiptID: a.ReceiptID, Number: a.Number, Outcome: a.Outcome, Error: a.Err, TookMs: a.Took.Milliseconds()}
 		if !a.RetryAt.IsZero() {
 			t := a.RetryAt.UTC()
 			ar.RetryAt = &t
@@ -216,14 +216,14 @@ func (s *Server) adminNotifications(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// maxTestTimeout bounds a test notification: a person waits for it.
-const maxTestTimeout = 15 * time.Second
+// adminMaxTestTimeout bounds a test notification: a person waits for it.
+const adminMaxTestTimeout = 15 * time.Second
 
-// testBodyBytes is how much of the receiver's answer a test shows.
-const testBodyBytes = 512
+// adminTestBodyBytes is how much of the receiver's answer a test shows.
+const adminTestBodyBytes = 512
 
-// webhookTestReply is what the receiver of a test notification answered.
-type webhookTestReply struct {
+// adminWebhookTestReply is what the receiver of a test notification answered.
+type adminWebhookTestReply struct {
 	// Delivered: the receiver answered 200, which is what counts as
 	// delivered for real notifications.
 	Delivered  bool   `json:"delivered"`
@@ -280,11 +280,11 @@ func (s *Server) adminWebhookTest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, validation("the instance has no webhookUrl: set one (setSettings, or the console's settings) before sending a test notification"))
 		return
 	}
-	note, err := json.Marshal(testEnvelope{
+	note, err := json.Marshal(adminTestEnvelope{
 		TypeWebhook:  testNotification,
-		InstanceData: instanceData{IDInstance: int64(h.ID()), Wid: h.Account().Wid, TypeInstance: h.Type()},
+		InstanceData: adminInstanceData{IDInstance: int64(h.ID()), Wid: h.Account().Wid, TypeInstance: h.Type()},
 		Timestamp:    s.cfg.Now().Unix(),
-		Test:         testMessage{Message: "A test notification sent from portrait's console; nothing happened to the instance."},
+		Test:         adminTestMessage{Message: "A test notification sent from portrait's console; nothing happened to the instance."},
 	})
 	if err != nil {
 		s.fail(w, r, internal(err, "the test notification could not be made"))
@@ -293,36 +293,36 @@ func (s *Server) adminWebhookTest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.postTest(r.Context(), target, token, note))
 }
 
-// testEnvelope is a test notification, shaped as GREEN-API's: typeWebhook,
+// adminTestEnvelope is a test notification, shaped as GREEN-API's: typeWebhook,
 // instanceData, timestamp, then the type's own field.
-type testEnvelope struct {
-	TypeWebhook  string       `json:"typeWebhook"`
-	InstanceData instanceData `json:"instanceData"`
-	Timestamp    int64        `json:"timestamp"`
-	Test         testMessage  `json:"testNotification"`
+type adminTestEnvelope struct {
+	TypeWebhook  string            `json:"typeWebhook"`
+	InstanceData adminInstanceData `json:"instanceData"`
+	Timestamp    int64             `json:"timestamp"`
+	Test         adminTestMessage  `json:"testNotification"`
 }
 
-// instanceData is a notification's instanceData.
-type instanceData struct {
+// adminInstanceData is a notification's instanceData.
+type adminInstanceData struct {
 	IDInstance   int64                 `json:"idInstance"`
 	Wid          string                `json:"wid"`
 	TypeInstance portrait.InstanceType `json:"typeInstance"`
 }
 
-type testMessage struct {
+type adminTestMessage struct {
 	Message string `json:"message"`
 }
 
 // postTest posts body to target as the notification sender posts (the same
 // headers, the same outbound guard) and reports the answer.
-func (s *Server) postTest(ctx context.Context, target, token string, body []byte) webhookTestReply {
-	timeout := maxTestTimeout
+func (s *Server) postTest(ctx context.Context, target, token string, body []byte) adminWebhookTestReply {
+	timeout := adminMaxTestTimeout
 	if t := s.Admin.WebhookTimeout; t > 0 && t < timeout {
 		timeout = t
 	}
 	client := s.webhookGuard.Client(timeout, 5)
 	defer client.CloseIdleConnections()
-	var out webhookTestReply
+	var out adminWebhookTestReply
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		out.Error = "the webhookUrl is not a usable URL"
@@ -337,27 +337,27 @@ func (s *Server) postTest(ctx context.Context, target, token string, body []byte
 	resp, err := client.Do(req)
 	if err != nil {
 		out.TookMs = time.Since(start).Milliseconds()
-		out.Error = testError(err)
+		out.Error = adminTestError(err)
 		return out
 	}
 	defer resp.Body.Close()
-	head, rerr := io.ReadAll(io.LimitReader(resp.Body, testBodyBytes))
+	head, rerr := io.ReadAll(io.LimitReader(resp.Body, adminTestBodyBytes))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	out.TookMs = time.Since(start).Milliseconds()
 	out.Status, out.StatusText = resp.StatusCode, resp.Status
 	out.Delivered = resp.StatusCode == http.StatusOK
 	out.Body = strings.ToValidUTF8(string(head), string(utf8.RuneError))
 	if rerr != nil {
-		out.Error = "reading the answer: " + testError(rerr)
+		out.Error = "reading the answer: " + adminTestError(rerr)
 	} else if !out.Delivered {
 		out.Error = "the receiver answered " + resp.Status + ": only 200 counts as delivered, so real notifications would be retried"
 	}
 	return out
 }
 
-// testError words a failed test request; the URL (whose query may hold a
+// adminTestError words a failed test request; the URL (whose query may hold a
 // secret) is redacted.
-func testError(err error) string {
+func adminTestError(err error) string {
 	msg := outbound.RedactError(err).Error()
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the receiver did not answer in time: " + msg
