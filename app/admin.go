@@ -71,17 +71,12 @@ func engineInfos(engines map[string]portrait.Engine) []greenapi.EngineInfo {
 	return out
 }
 
-// adminCommand runs `portrait admin rotate-token` on the data directory:
-// a new admin token replaces the kept one (a running server takes it
-// within a second and signs everybody out of the console) and is printed
-// once.
+// adminCommand runs `portrait admin rotate-token` on the data directory
+// (flags before or after the command): a new admin token replaces the kept
+// one (a running server takes it within a second and signs everybody out
+// of the console) and is printed once.
 func adminCommand(_ context.Context, env Env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(env.Stderr, usage)
-		return ErrUsage
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("portrait admin "+sub, flag.ContinueOnError)
+	fs := flag.NewFlagSet("portrait admin", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	dataDir, publicURL := dataFlags(fs, env)
 	if err := parseFlags(fs, args); err != nil {
@@ -90,12 +85,16 @@ func adminCommand(_ context.Context, env Env, args []string) error {
 		}
 		return ErrUsage
 	}
-	if sub != "rotate-token" {
+	if fs.NArg() == 0 {
+		fmt.Fprintf(env.Stderr, "portrait admin: give a command: rotate-token\n\n%s", usage)
+		return ErrUsage
+	}
+	if sub := fs.Arg(0); sub != "rotate-token" {
 		fmt.Fprintf(env.Stderr, "portrait admin: unknown command %q\n\n%s", sub, usage)
 		return ErrUsage
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(env.Stderr, "portrait admin rotate-token: unexpected argument %q\n", fs.Arg(0))
+	if fs.NArg() != 1 {
+		fmt.Fprintf(env.Stderr, "portrait admin rotate-token: unexpected argument %q\n", fs.Arg(1))
 		return ErrUsage
 	}
 	if _, err := os.Stat(*dataDir); err != nil {

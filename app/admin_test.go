@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -137,6 +138,16 @@ func TestAdminTokenBootstrap(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 404 {
 			t.Errorf("GET %s with --admin-token off: %d, want 404", p, resp.StatusCode)
+		}
+	}
+
+	// Flags before the command work too; mistakes are usage errors.
+	if err := app.Run(context.Background(), app.Env{Args: []string{"admin", "--data-dir", dir, "rotate-token"}, Getenv: func(string) string { return "" }, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		t.Errorf("admin --data-dir DIR rotate-token: %v", err)
+	}
+	for _, args := range [][]string{{"admin"}, {"admin", "nope", "--data-dir", dir}, {"admin", "rotate-token", "extra", "--data-dir", dir}, {"admin", "--bogus"}} {
+		if err := app.Run(context.Background(), app.Env{Args: args, Getenv: func(string) string { return "" }, Stdout: io.Discard, Stderr: io.Discard}); !errors.Is(err, app.ErrUsage) {
+			t.Errorf("%v: %v, want ErrUsage", args, err)
 		}
 	}
 
