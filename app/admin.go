@@ -53,6 +53,7 @@ func adminAuth(cfg config.Config, failures *adminauth.Limiter) (*adminauth.Auth,
 	default:
 		fmt.Fprintf(&b, "  admin token:       shown on first start only; get a new one with: portrait admin rotate-token --data-dir %s\n", cfg.DataDir)
 	}
+	b.WriteString("\n")
 	return auth, b.String(), nil
 }
 
