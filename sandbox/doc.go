@@ -10,8 +10,11 @@
 // hidden by privacy, faults) and its groups (the account's role, whether only
 // admins may edit the info, picture). The world lives in the portrait.KV of
 // the instance: the document under "sandbox/world" and each picture under
-// "sandbox/pic/<chat id>" ("sandbox/pic/self" for the account's own). It is
-// read at every call and every change is stored before it is acknowledged.
+// "sandbox/pic/<chat id>" ("sandbox/pic/self" for the account's own); a
+// generated picture (the demo world's, "generated:…" in a world file) is
+// stored as a reference to its seed, so that the demo pictures are stored
+// once however many instances there are. It is read at every call and every
+// change is stored before it is acknowledged.
 //
 // When an instance without a world is opened, its world is seeded by a
 // Seeder: the built-in demo world (DemoWorld, DemoChats) or a world file

@@ -1,12 +1,14 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -495,7 +497,11 @@ func (e *Engine) storePicture(ctx context.Context, in *instance, sw *storedWorld
 		next = u
 	}
 	sw.LastPictureID = next
-	if err := e.kv.Put(ctx, in.id, keyPicture+key, data); err != nil {
+	stored := data
+	if ref, ok := generatedRef(source, data); ok {
+		stored = ref // the same bytes are made again on demand: stored once for all instances
+	}
+	if err := e.kv.Put(ctx, in.id, keyPicture+key, stored); err != nil {
 		return nil, fmt.Errorf("store picture: %w", err)
 	}
 	return &Picture{ID: strconv.FormatInt(next, 10), MIME: mime, Size: len(data), Source: source, ChangedAt: now.UTC()}, nil
@@ -514,5 +520,41 @@ func (e *Engine) readPicture(ctx context.Context, in *instance, key string) ([]b
 	if len(b) == 0 {
 		return nil, fmt.Errorf("read picture %s: stored picture is empty", key)
 	}
+	if seed, ok := strings.CutPrefix(string(b), refPrefix); ok {
+		pic, err := fromSeed(seed)
+		if err != nil {
+			return nil, fmt.Errorf("read picture %s: %w", key, err)
+		}
+		return pic, nil
+	}
 	return b, nil
+}
+
+// A generated picture (the demo world's, or "generated:…" in a world file)
+// is stored as a reference to its seed, not as its bytes: every instance's
+// world holds the same pictures, and making one again takes milliseconds.
+// The reference starts with a NUL byte, which no picture format does.
+const refPrefix = "\x00generated:"
+
+// generatedRef returns the reference stored for a picture from source,
+// when source names a generated picture whose bytes are data.
+func generatedRef(source string, data []byte) ([]byte, bool) {
+	seed, ok := strings.CutPrefix(source, "generated:")
+	if !ok {
+		return nil, false
+	}
+	pic, err := fromSeed(seed)
+	if err != nil || !bytes.Equal(pic, data) {
+		return nil, false
+	}
+	return []byte(refPrefix + seed), true
+}
+
+// fromSeed returns the picture a "generated:" source names: its seed,
+// with ".png" for a PNG (GeneratePicture caches them).
+func fromSeed(seed string) ([]byte, error) {
+	if base, ok := strings.CutSuffix(seed, ".png"); ok {
+		return GeneratePicture(base, FormatPNG)
+	}
+	return GeneratePicture(seed, FormatJPEG)
 }

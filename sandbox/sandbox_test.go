@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -877,5 +878,43 @@ func TestUpdateWaitsForTheSink(t *testing.T) {
 		if n := sink.n.Load(); n != int32(i) {
 			t.Fatalf("after Update %d returned the sink had %d changes", i, n)
 		}
+	}
+}
+
+// TestDemoPicturesStoredOnce: a demo world stores its generated pictures as
+// references to their seeds, not as copies, yet lookups return the
+// pictures themselves; a picture set later is stored whole.
+func TestDemoPicturesStoredOnce(t *testing.T) {
+	kv := newMemKV()
+	e := New(kv, nil, Options{})
+	s := open(t, e, portrait.TypeWhatsApp, nil)
+	total := 0
+	kv.mu.Lock()
+	for k, v := range kv.m {
+		if strings.Contains(k, keyPicture) {
+			total += len(v)
+		}
+	}
+	kv.mu.Unlock()
+	if total == 0 || total > 1000 {
+		t.Errorf("the demo world's pictures take %d bytes of the store; want a few references", total)
+	}
+	got, err := s.Picture(context.Background(), chat(t, portrait.TypeWhatsApp, "11001230001@c.us"), "")
+	if err != nil || !bytes.Equal(got.Data, mustPicture(t, "alice")) {
+		t.Fatalf("Alice's picture: %d bytes, %v", len(got.Data), err)
+	}
+	png, err := GeneratePicture("bob", FormatPNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Picture(context.Background(), chat(t, portrait.TypeWhatsApp, "11001230002@c.us"), ""); err != nil || !bytes.Equal(got.Data, png) {
+		t.Fatalf("Bob's PNG: %d bytes, %v", len(got.Data), err)
+	}
+	own := mustPicture(t, "someone else")
+	if _, err := s.SetPicture(context.Background(), portrait.ChatID{}, own, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := kv.Get(context.Background(), waID, keyPicture+ownPictureKey); !bytes.Equal(b, own) {
+		t.Errorf("a set picture is stored as %d bytes, want the picture itself", len(b))
 	}
 }
