@@ -23,6 +23,7 @@ import (
 type database interface {
 	portrait.Store
 	portrait.Queue
+	portrait.Leases
 	// SQL is a database/sql handle on the same database, for whatsmeow's
 	// device store; Dialect is its dialect name there.
 	SQL() *sql.DB

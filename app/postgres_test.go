@@ -34,6 +34,15 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("readyz on PostgreSQL: %d %s", code, b)
 	}
 	first := s.Server
+
+	// A second server on the same database is refused while the first
+	// runs: several servers on one database need cluster mode.
+	var out2 syncBuffer
+	err = app.Run(ctx, app.Env{Args: []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database", dsn, "--whatsapp-version", "2.3000.1000000000"},
+		Getenv: func(string) string { return "" }, Stdout: &out2, Stderr: &out2})
+	if err == nil || !strings.Contains(err.Error(), "another server") {
+		t.Errorf("a second server on the same database: %v", err)
+	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer ln.Close()
 	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient))
+	if isPostgres(cfg.Database) {
+		nd, err := registerNode(ctx, d.db, cfg.DataDir, ln.Addr().String(), log)
+		if err != nil {
+			return err
+		}
+		defer nd.Close()
+		nodeCtx, stopNode := context.WithCancel(ctx)
+		defer stopNode()
+		go nd.Run(nodeCtx)
+	}
 	if !cfg.PublicURLGiven {
 		// Derived from the address really listened on (port 0 picks one).
 		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
