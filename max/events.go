@@ -64,5 +64,5 @@ func (s *session) changeLocked(chat portrait.ChatID, kind portrait.SubjectKind, 
 	s.rememberLocked(chat.String(), pictureID)
 	change := portrait.PictureChange{Chat: chat, Kind: kind, PictureID: pictureID, Removed: pictureID == "", At: at}
 	id := s.id
-	s.out.push(func(sink portrait.EventSink) { sink.PictureChanged(id, change) })
+	s.out.Push(func(sink portrait.EventSink) { sink.PictureChanged(id, change) })
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/outbox"
 )
 
 // Why a linking attempt ended, as QR shows it.
@@ -34,7 +35,7 @@ type session struct {
 	e   *Engine
 	id  portrait.InstanceID
 	log *slog.Logger
-	out *outbox
+	out *outbox.Outbox
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -80,7 +81,7 @@ func newSession(e *Engine, id portrait.InstanceID, auth authRecord, sink portrai
 		id:    id,
 		auth:  auth,
 		log:   e.log.With("instance", int64(id)),
-		out:   newOutbox(sink),
+		out:   outbox.New(sink),
 		kick:  make(chan struct{}, 1),
 		known: map[string]string{},
 	}
@@ -105,7 +106,7 @@ func (s *session) setStateLocked(st portrait.State) {
 	}
 	s.state = st
 	id := s.id
-	s.out.push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
+	s.out.Push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
 }
 
 func (s *session) spawnLocked(fn func()) {
@@ -774,7 +775,7 @@ func (s *session) Close() error {
 		c.close()
 	}
 	s.wg.Wait()
-	s.out.close()
+	s.out.Close()
 	s.e.forget(s)
 	return nil
 }

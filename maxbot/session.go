@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/outbox"
 )
 
 // session is an open instance on the maxbot engine: the bot token, and a
@@ -21,7 +22,7 @@ type session struct {
 	e   *Engine
 	id  portrait.InstanceID
 	log *slog.Logger
-	out *outbox
+	out *outbox.Outbox
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,7 +47,7 @@ func newSession(e *Engine, id portrait.InstanceID, token string, sink portrait.E
 		e:     e,
 		id:    id,
 		log:   e.log.With("instance", int64(id)),
-		out:   newOutbox(sink),
+		out:   outbox.New(sink),
 		token: token,
 		kick:  make(chan struct{}, 1),
 		seen:  map[int64]int64{},
@@ -77,7 +78,7 @@ func (s *session) setStateLocked(st portrait.State) {
 	}
 	s.state = st
 	id := s.id
-	s.out.push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
+	s.out.Push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
 }
 
 func (s *session) wake() {
@@ -298,7 +299,7 @@ func (s *session) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	s.out.close()
+	s.out.Close()
 	s.e.forget(s)
 	return nil
 }

@@ -182,7 +182,7 @@ func (s *session) onPicture(c waClient, ev *events.Picture) {
 	s.mu.Lock()
 	ok := s.linkedClientLocked(c)
 	own := s.jid
-	sink := s.out.sink
+	sink := s.out.Sink()
 	s.mu.Unlock()
 	if !ok {
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/outbox"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 )
@@ -29,7 +30,7 @@ type session struct {
 	e   *Engine
 	id  portrait.InstanceID
 	log *slog.Logger
-	out *outbox
+	out *outbox.Outbox
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -78,7 +79,7 @@ func newSession(e *Engine, id portrait.InstanceID, jid types.JID, sink portrait.
 		id:          id,
 		jid:         jid,
 		log:         e.log.With("instance", int64(id)),
-		out:         newOutbox(sink),
+		out:         outbox.New(sink),
 		kick:        make(chan struct{}, 1),
 		communities: map[types.JID]bool{},
 	}
@@ -106,7 +107,7 @@ func (s *session) setStateLocked(st portrait.State) {
 	}
 	s.state = st
 	id := s.id
-	s.out.push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
+	s.out.Push(func(sink portrait.EventSink) { sink.StateChanged(id, st) })
 }
 
 func (s *session) resetBackoffLocked() {
@@ -753,7 +754,7 @@ func (s *session) Close() error {
 		c.Disconnect()
 	}
 	s.wg.Wait()
-	s.out.close()
+	s.out.Close()
 	s.e.forget(s)
 	return nil
 }
