@@ -48,6 +48,7 @@ type options struct {
 	CreateConc int           // concurrent admin requests while creating instances
 	Generator  string        // auto, wrk or go
 	CPUProfile string        // when set, profile portrait during the rounds
+	Database   string        // when set, portrait's --database (a postgres:// URL)
 	// QuietCPUs and QuietWait: before each load, wait up to QuietWait for
 	// the other processes on the machine to use less than QuietCPUs CPUs
 	// (over one second); QuietWait 0 does not wait.
@@ -98,6 +99,7 @@ func main() {
 	flag.Float64Var(&o.QuietCPUs, "quiet-cpus", o.QuietCPUs, "before each load, wait for other processes to use fewer CPUs than this (see -quiet-wait)")
 	flag.DurationVar(&o.QuietWait, "quiet-wait", o.QuietWait, "longest wait for a quiet machine before each load; 0 does not wait")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "profile portrait (built from ./bench/profserve) during the rounds and write the CPU profile here")
+	flag.StringVar(&o.Database, "database", "", "run portrait on this PostgreSQL database (a postgres:// URL of a fresh, empty database) instead of SQLite")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "getavatar: unexpected arguments %q\n", flag.Args())

@@ -122,8 +122,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 
 	// Start portrait.
 	dataDir := filepath.Join(tmp, "data")
-	portrait, base, err := startChild(ctx, "portrait", tmp, portraitBin, serverEnv,
-		"serve",
+	serveArgs := []string{"serve",
 		"--listen", "127.0.0.1:0",
 		"--data-dir", dataDir,
 		"--admin-token", adminToken,
@@ -133,7 +132,11 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		"--sandbox-latency", "0",
 		"--sandbox-start-delay", "0",
 		"--log-level", "warn",
-	)
+	}
+	if o.Database != "" {
+		serveArgs = append(serveArgs, "--database", o.Database)
+	}
+	portrait, base, err := startChild(ctx, "portrait", tmp, portraitBin, serverEnv, serveArgs...)
 	defer func() {
 		if serr := portrait.stop(30 * time.Second); serr != nil && err == nil {
 			err = serr
