@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,6 +36,18 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	first := s.Server
 
+	// An instance the CLI creates is served at once: on PostgreSQL the
+	// server follows the database's notifications (it does not poll).
+	var made syncBuffer
+	if err := app.Run(ctx, app.Env{Args: []string{"instance", "create", "--database", dsn, "--data-dir", t.TempDir()}, Getenv: func(string) string { return "" }, Stdout: &made, Stderr: &made}); err != nil {
+		t.Fatalf("instance create on PostgreSQL: %v\n%s", err, made.String())
+	}
+	fresh := parseCreate(t, made.String())
+	eventually(t, func() error {
+		_, err := newClient(s.URL, fresh.ID, fresh.Token).GetStateInstance(ctx)
+		return err
+	})
+
 	// A second server on the same database is refused while the first
 	// runs: several servers on one database need cluster mode.
 	var out2 syncBuffer
@@ -65,4 +78,22 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("after a restart: %+v, %v; want the same picture path as %s", again, err, av.URLAvatar)
 	}
 	checkJPEG(t, again.URLAvatar, 640)
+}
+
+// parseCreate reads the credentials `portrait instance create` printed.
+func parseCreate(t *testing.T, out string) creds {
+	t.Helper()
+	var c creds
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "idInstance:"); ok {
+			c.ID, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "apiTokenInstance:"); ok {
+			c.Token = strings.TrimSpace(v)
+		}
+	}
+	if c.ID == 0 || c.Token == "" {
+		t.Fatalf("no credentials in:\n%s", out)
+	}
+	return c
 }

@@ -125,7 +125,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go reg.Watch(watchCtx, time.Second)
+	go follow(watchCtx, store, reg, hub, log)
 
 	// The hub outlives the HTTP server's shutdown, so that work accepted
 	// by requests in flight is committed; what is left is resumed from the

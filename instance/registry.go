@@ -93,6 +93,50 @@ func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Refresh applies the stored state of one instance: created, changed or
+// deleted by another process. A store that announces its changes (the
+// PostgreSQL store's EventInstance) lets a server follow them this way
+// instead of re-reading every instance.
+func (r *Registry) Refresh(ctx context.Context, id portrait.InstanceID) error {
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	inst, err := r.store.Instance(ctx, id)
+	if errors.Is(err, portrait.ErrNotFound) {
+		r.mu.Lock()
+		l := r.live[id]
+		delete(r.live, id)
+		r.mu.Unlock()
+		if l != nil {
+			l.close()
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("instance: reading instance %d: %w", id, err)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errors.New("instance: registry closed")
+	}
+	if l, ok := r.live[id]; ok {
+		l.update(inst)
+		r.mu.Unlock()
+		return nil
+	}
+	l := r.newLive(inst)
+	r.live[id] = l
+	r.mu.Unlock()
+	if !r.opts.Lazy {
+		r.open(ctx, l, inst)
+	}
+	return nil
+}
+
+// Reload re-reads every instance (after a store's notifications may have
+// been missed).
+func (r *Registry) Reload(ctx context.Context) error { return r.reconcile(ctx) }
+
 // reconcile makes the live set match the store.
 func (r *Registry) reconcile(ctx context.Context) error {
 	r.changeMu.Lock()

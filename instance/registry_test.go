@@ -354,3 +354,54 @@ func TestUnavailableEngine(t *testing.T) {
 		t.Errorf("QR: %v", err)
 	}
 }
+
+// TestRefresh: one instance's change made by another process (created,
+// token rotated, deleted) is applied alone when the store announces it.
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	db, reg := open(t)
+	other, err := sqlite.Open(ctx, db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sb := sandbox.New(other, nil, sandbox.Options{})
+	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true, Logger: quiet()})
+	if err := cli.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	h, token, err := cli.Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Authenticate(ctx, h.ID(), token); !errors.Is(err, portrait.ErrUnknownInstance) {
+		t.Fatalf("before Refresh: %v", err)
+	}
+	if err := reg.Refresh(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := reg.Authenticate(ctx, h.ID(), token)
+	if err != nil || got.State() != portrait.StateAuthorized {
+		t.Fatalf("after Refresh: %v", err)
+	}
+	newToken, err := cli.RotateToken(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Refresh(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Authenticate(ctx, h.ID(), newToken); err != nil {
+		t.Errorf("the rotated token after Refresh: %v", err)
+	}
+	if err := cli.Delete(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Refresh(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Get(ctx, h.ID()); !errors.Is(err, portrait.ErrUnknownInstance) {
+		t.Errorf("after deletion and Refresh: %v", err)
+	}
+}

@@ -174,6 +174,26 @@ func (h *Hub) runTrim(ctx context.Context) {
 	}
 }
 
+// Wake is told that notifications or jobs of id were committed by another
+// process sharing the store: long polls of id return them at once, and the
+// job runner looks for due jobs. id zero wakes every poll.
+func (h *Hub) Wake(id portrait.InstanceID) {
+	if id == 0 {
+		h.mu.Lock()
+		ids := make([]portrait.InstanceID, 0, len(h.signals))
+		for i := range h.signals {
+			ids = append(ids, i)
+		}
+		h.mu.Unlock()
+		for _, i := range ids {
+			h.signal(i)
+		}
+	} else {
+		h.signal(id)
+	}
+	h.wakeJobs()
+}
+
 // signal wakes everyone waiting for a notification of id.
 func (h *Hub) signal(id portrait.InstanceID) {
 	h.mu.Lock()

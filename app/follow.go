@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/portrait-dev/portrait/instance"
+	"github.com/portrait-dev/portrait/notify"
+	"github.com/portrait-dev/portrait/postgres"
+)
+
+// follow keeps a server up to date with what other processes sharing its
+// store commit (the CLI, and later the other nodes of a cluster), until ctx
+// ends. PostgreSQL announces every commit (LISTEN/NOTIFY): an instance's
+// change is applied alone, committed notifications wake long polls at once,
+// and new jobs wake the job runner. SQLite announces nothing: the registry
+// polls the store's generation every second and re-reads the instances
+// when it changed.
+func follow(ctx context.Context, db database, reg *instance.Registry, hub *notify.Hub, log *slog.Logger) {
+	pg, ok := db.(*postgres.DB)
+	if !ok {
+		reg.Watch(ctx, time.Second)
+		return
+	}
+	err := pg.Listen(ctx, func(ev postgres.Event) {
+		switch ev.Kind {
+		case postgres.EventInstance:
+			if err := reg.Refresh(ctx, ev.Instance); err != nil && ctx.Err() == nil {
+				log.Warn("applying an instance's change", "idInstance", int64(ev.Instance), "err", err)
+			}
+		case postgres.EventQueue, postgres.EventJob:
+			hub.Wake(ev.Instance)
+		case postgres.EventResync:
+			// Events may have been missed while not listening.
+			if err := reg.Reload(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("re-reading the instances", "err", err)
+			}
+			hub.Wake(0)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("following the database's changes stopped", "err", err)
+	}
+}
