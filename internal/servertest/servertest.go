@@ -105,6 +105,7 @@ func Start(t testing.TB, dataDir string, args ...string) *Server {
 		}
 		select {
 		case err := <-done:
+			done <- err // for stop, which the cleanup calls
 			t.Fatalf("server exited: %v\nstdout:\n%s\nstderr:\n%s", err, s.Stdout, s.Stderr)
 		case <-time.After(10 * time.Millisecond):
 		}
