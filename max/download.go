@@ -3,17 +3,15 @@ package max
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"strings"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 // maxRedirects bounds the redirects a download or upload follows.
@@ -28,31 +26,7 @@ func (e *Engine) allowedURL(u *url.URL) bool {
 	if u.Scheme != "https" || u.User != nil {
 		return false
 	}
-	return hostAllowed(e.opts.PictureHosts, u.Hostname(), u.Port())
-}
-
-// hostAllowed matches host and port against the allowed entries.
-func hostAllowed(allowed []string, host, port string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "" {
-		return false
-	}
-	for _, a := range allowed {
-		a = strings.ToLower(a)
-		if h, p, err := net.SplitHostPort(a); err == nil {
-			if host == strings.ToLower(h) && port == p {
-				return true
-			}
-			continue
-		}
-		if port != "" && port != "443" {
-			continue
-		}
-		if host == a || strings.HasSuffix(host, "."+a) {
-			return true
-		}
-	}
-	return false
+	return picfetch.HostAllowed(e.opts.PictureHosts, u.Hostname(), u.Port())
 }
 
 // checkURL parses raw and checks it is allowed. Errors name the host only:
@@ -75,37 +49,8 @@ func (e *Engine) download(ctx context.Context, raw string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.DownloadTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("download from %s: %w", u.Host, err)
-	}
-	req.Header.Set("Accept", "image/*")
-	req.Header.Set("User-Agent", e.opts.UserAgent)
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return nil, httpError(ctx, "download from "+u.Host, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download from %s: the server answered %s", u.Host, resp.Status)
-	}
-	limit := e.opts.MaxPictureBytes
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("download from %s: %w (%d bytes, limit %d)", u.Host, ErrPictureTooLarge, resp.ContentLength, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, httpError(ctx, "download from "+u.Host, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("download from %s: %w (more than %d bytes)", u.Host, ErrPictureTooLarge, limit)
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("download from %s: empty picture", u.Host)
-	}
-	return data, nil
+	return picfetch.Get(ctx, picfetch.Request{Client: e.http, URL: u, Timeout: e.opts.DownloadTimeout,
+		Max: e.opts.MaxPictureBytes, TooLarge: ErrPictureTooLarge, Header: http.Header{"User-Agent": {e.opts.UserAgent}}})
 }
 
 // upload posts jpeg as the multipart field "file" to the upload address
@@ -167,12 +112,5 @@ func (e *Engine) upload(ctx context.Context, raw string, jpeg []byte) (string, e
 // request's) is portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its
 // message holds the address.
 func httpError(ctx context.Context, what string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w: %w", what, portrait.ErrUpstreamTimeout, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return picfetch.Error(ctx, what, err)
 }

@@ -3,6 +3,8 @@ package max
 import (
 	"strings"
 	"testing"
+
+	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 // FuzzParseFrame: any bytes from the WebSocket either parse into a frame
@@ -84,7 +86,7 @@ func FuzzHostAllowed(f *testing.F) {
 	f.Add("i.oneme.ru", "")
 	f.Add("oneme.ru.evil", "443")
 	f.Fuzz(func(t *testing.T, host, port string) {
-		if hostAllowed([]string{"oneme.ru"}, host, port) {
+		if picfetch.HostAllowed([]string{"oneme.ru"}, host, port) {
 			h := strings.ToLower(strings.TrimSuffix(host, "."))
 			if port != "" && port != "443" {
 				t.Fatalf("accepted port %q", port)

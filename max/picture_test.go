@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/picfetch"
 	"github.com/portrait-dev/portrait/max/maxfake"
 )
 
@@ -173,8 +174,8 @@ func TestHostAllowed(t *testing.T) {
 		{"", "", false},
 	}
 	for _, tc := range tests {
-		if got := hostAllowed(allowed, tc.host, tc.port); got != tc.want {
-			t.Errorf("hostAllowed(%q, %q) = %v, want %v", tc.host, tc.port, got, tc.want)
+		if got := picfetch.HostAllowed(allowed, tc.host, tc.port); got != tc.want {
+			t.Errorf("picfetch.HostAllowed(%q, %q) = %v, want %v", tc.host, tc.port, got, tc.want)
 		}
 	}
 	e := New(newMemKV(), Options{})

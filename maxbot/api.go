@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 // maxReply caps a reply of the Bot API.
@@ -125,14 +125,7 @@ func (s *session) call(ctx context.Context, token, method, path string, query ur
 // portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its message holds
 // the address.
 func httpError(ctx context.Context, what string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w: %w", what, portrait.ErrUpstreamTimeout, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return picfetch.Error(ctx, what, err)
 }
 
 // The Bot API's shapes (schema.yaml of max-messenger/max-bot-api-client-go;
@@ -257,32 +250,7 @@ func (e *Engine) allowedURL(u *url.URL) bool {
 		return false
 	}
 	hosts := append([]string{e.base.Host}, e.opts.PictureHosts...)
-	return hostAllowed(hosts, u.Hostname(), u.Port())
-}
-
-// hostAllowed matches host and port against the allowed entries: "host"
-// allows it and its subdomains on port 443, "host:port" exactly that.
-func hostAllowed(allowed []string, host, port string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "" {
-		return false
-	}
-	for _, a := range allowed {
-		a = strings.ToLower(a)
-		if h, p, err := net.SplitHostPort(a); err == nil {
-			if host == strings.ToLower(h) && port == p {
-				return true
-			}
-			continue
-		}
-		if port != "" && port != "443" {
-			continue
-		}
-		if host == a || strings.HasSuffix(host, "."+a) {
-			return true
-		}
-	}
-	return false
+	return picfetch.HostAllowed(hosts, u.Hostname(), u.Port())
 }
 
 func (e *Engine) checkURL(raw string) (*url.URL, error) {
@@ -304,36 +272,8 @@ func (e *Engine) download(ctx context.Context, raw string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.DownloadTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("download from %s: %w", u.Host, err)
-	}
-	req.Header.Set("Accept", "image/*")
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return nil, httpError(ctx, "download from "+u.Host, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download from %s: the server answered %s", u.Host, resp.Status)
-	}
-	limit := e.opts.MaxPictureBytes
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("download from %s: %w (%d bytes, limit %d)", u.Host, ErrPictureTooLarge, resp.ContentLength, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, httpError(ctx, "download from "+u.Host, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("download from %s: %w (more than %d bytes)", u.Host, ErrPictureTooLarge, limit)
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("download from %s: empty picture", u.Host)
-	}
-	return data, nil
+	return picfetch.Get(ctx, picfetch.Request{Client: e.http, URL: u, Timeout: e.opts.DownloadTimeout,
+		Max: e.opts.MaxPictureBytes, TooLarge: ErrPictureTooLarge})
 }
 
 // upload posts jpeg as the multipart field "data" to an upload address

@@ -3,6 +3,8 @@ package maxbot
 import (
 	"strings"
 	"testing"
+
+	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 func TestParseAPIError(t *testing.T) {
@@ -84,8 +86,8 @@ func TestHostAllowed(t *testing.T) {
 		{"127.0.0.1", "8443", true},
 		{"127.0.0.1", "443", false},
 	} {
-		if got := hostAllowed(allowed, tc.host, tc.port); got != tc.want {
-			t.Errorf("hostAllowed(%q, %q) = %v", tc.host, tc.port, got)
+		if got := picfetch.HostAllowed(allowed, tc.host, tc.port); got != tc.want {
+			t.Errorf("picfetch.HostAllowed(%q, %q) = %v", tc.host, tc.port, got)
 		}
 	}
 }

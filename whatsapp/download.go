@@ -2,14 +2,12 @@ package whatsapp
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 // maxRedirects bounds the redirects a picture download follows.
@@ -63,48 +61,6 @@ func (e *Engine) download(ctx context.Context, raw string) ([]byte, error) {
 	if u.Scheme != "https" || !e.allowURL(u) {
 		return nil, fmt.Errorf("%w: %s://%s", ErrRefusedURL, u.Scheme, u.Host)
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.DownloadTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("download from %s: %w", u.Host, err)
-	}
-	req.Header.Set("Accept", "image/*")
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return nil, downloadError(ctx, u.Host, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download from %s: the CDN answered %s", u.Host, resp.Status)
-	}
-	limit := e.opts.MaxPictureBytes
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("download from %s: %w (%d bytes, limit %d)", u.Host, ErrPictureTooLarge, resp.ContentLength, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, downloadError(ctx, u.Host, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("download from %s: %w (more than %d bytes)", u.Host, ErrPictureTooLarge, limit)
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("download from %s: empty picture", u.Host)
-	}
-	return data, nil
-}
-
-// downloadError wraps a failed download; running out of time (ctx is the
-// download's) is portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its
-// message holds the signed URL.
-func downloadError(ctx context.Context, host string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("download from %s: %w: %w", host, portrait.ErrUpstreamTimeout, err)
-	}
-	return fmt.Errorf("download from %s: %w", host, err)
+	return picfetch.Get(ctx, picfetch.Request{Client: e.http, URL: u, Timeout: e.opts.DownloadTimeout,
+		Max: e.opts.MaxPictureBytes, TooLarge: ErrPictureTooLarge})
 }

@@ -1,0 +1,81 @@
+package picfetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portrait-dev/portrait"
+)
+
+func TestHostAllowed(t *testing.T) {
+	allowed := []string{"oneme.ru", "127.0.0.1:8443"}
+	for _, tc := range []struct {
+		host, port string
+		want       bool
+	}{
+		{"oneme.ru", "", true},
+		{"i.oneme.ru", "443", true},
+		{"I.ONEME.RU.", "", true},
+		{"evil-oneme.ru", "", false},
+		{"oneme.ru", "8080", false},
+		{"127.0.0.1", "8443", true},
+		{"127.0.0.1", "", false},
+		{"", "", false},
+	} {
+		if got := HostAllowed(allowed, tc.host, tc.port); got != tc.want {
+			t.Errorf("HostAllowed(%q, %q) = %v", tc.host, tc.port, got)
+		}
+	}
+}
+
+var errBig = errors.New("too large")
+
+func TestGet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			if r.Header.Get("User-Agent") != "test-agent" {
+				w.WriteHeader(http.StatusTeapot)
+			}
+			w.Write([]byte("picture"))
+		case "/big":
+			w.Write(bytes.Repeat([]byte("x"), 100))
+		case "/empty":
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+			w.Write([]byte("late"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	get := func(path string) ([]byte, error) {
+		u, _ := url.Parse(srv.URL + path + "?signature=secret")
+		return Get(context.Background(), Request{Client: srv.Client(), URL: u, Timeout: 100 * time.Millisecond, Max: 50,
+			TooLarge: errBig, Header: http.Header{"User-Agent": {"test-agent"}}})
+	}
+	if b, err := get("/ok"); err != nil || string(b) != "picture" {
+		t.Errorf("/ok: %q, %v", b, err)
+	}
+	for path, check := range map[string]func(error) bool{
+		"/big":     func(err error) bool { return errors.Is(err, errBig) },
+		"/empty":   func(err error) bool { return err != nil && strings.Contains(err.Error(), "empty") },
+		"/missing": func(err error) bool { return err != nil && strings.Contains(err.Error(), "404") },
+		"/slow":    func(err error) bool { return errors.Is(err, portrait.ErrUpstreamTimeout) },
+	} {
+		_, err := get(path)
+		if !check(err) {
+			t.Errorf("%s: %v", path, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error shows the address: %v", path, err)
+		}
+	}
+}
