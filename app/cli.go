@@ -244,7 +244,7 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		}
 		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("portrait: %q is not an idInstance", fs.Arg(0))
+			return 0, fmt.Errorf("portrait: %q is not an idInstance: give the 10-digit number 'portrait instance list' shows", fs.Arg(0))
 		}
 		return portrait.InstanceID(n), nil
 	}
@@ -280,6 +280,9 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		if err := reg.Delete(ctx, id); err != nil {
+			if errors.Is(err, portrait.ErrUnknownInstance) {
+				return fmt.Errorf("portrait: there is no instance %d ('portrait instance list' shows them)", id)
+			}
 			return fmt.Errorf("portrait: delete %d: %w", id, err)
 		}
 		fmt.Fprintf(env.Stdout, "deleted instance %d\n", id)
@@ -297,7 +300,10 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("portrait: reading the secret from standard input: %w", err)
 		}
 		if err := reg.SetCredential(ctx, id, strings.TrimSpace(line)); err != nil {
-			return fmt.Errorf("portrait: set-credential %d: %w", id, err)
+			if errors.Is(err, portrait.ErrUnknownInstance) {
+				return fmt.Errorf("portrait: there is no instance %d ('portrait instance list' shows them)", id)
+			}
+			return fmt.Errorf("portrait: set-credential %d: %w (only instances of an engine that takes a credential, such as maxbot, have one)", id, err)
 		}
 		fmt.Fprintf(env.Stdout, "stored the credential of instance %d\n", id)
 		fmt.Fprintf(env.Stderr, "A running server uses it from the instance's next reboot (GET …/reboot/{apiTokenInstance}), or set it through the admin API to apply it at once.\n")
@@ -308,6 +314,9 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		token, err := reg.RotateToken(ctx, id)
+		if errors.Is(err, portrait.ErrNotFound) {
+			return fmt.Errorf("portrait: there is no instance %d ('portrait instance list' shows them)", id)
+		}
 		if err != nil {
 			return err
 		}
@@ -400,12 +409,19 @@ func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("portrait: reaching the server at %s: %w", *server, err)
+		return fmt.Errorf("portrait: reaching the server at %s: %w (is it running? --server or PORTRAIT_PUBLIC_URL names it)", *server, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("portrait: the server answered %s: %s", resp.Status, bytes.TrimSpace(out))
+		hint := ""
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			hint = " (check --admin-token or PORTRAIT_ADMIN_TOKEN)"
+		case http.StatusNotFound:
+			hint = " (check the instance id: 'portrait instance list' shows them; the sandbox commands work on sandbox instances only)"
+		}
+		return fmt.Errorf("portrait: the server answered %s: %s%s", resp.Status, bytes.TrimSpace(out), hint)
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, out, "", "  ") == nil {

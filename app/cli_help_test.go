@@ -60,3 +60,20 @@ func TestCLIUsesTheServersURL(t *testing.T) {
 		t.Errorf("list: %v\n%s", err, out.String())
 	}
 }
+
+// TestCLIErrorsSayWhatToDo: a wrong id or an unknown instance gets an
+// error that says where the right one is.
+func TestCLIErrorsSayWhatToDo(t *testing.T) {
+	s := start(t)
+	for _, args := range [][]string{
+		{"instance", "delete", "1101999999"},
+		{"instance", "rotate-token", "1101999999"},
+		{"instance", "delete", "not-a-number"},
+	} {
+		var out syncBuffer
+		err := app.Run(context.Background(), app.Env{Args: append(args, "--data-dir", s.DataDir), Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &out})
+		if err == nil || !strings.Contains(err.Error(), "portrait instance list") {
+			t.Errorf("portrait %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
