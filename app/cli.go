@@ -21,8 +21,8 @@ import (
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/instance"
-	maxweb "github.com/portrait-dev/portrait/max"
 	"github.com/portrait-dev/portrait/maxbot"
+	"github.com/portrait-dev/portrait/maxweb"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/whatsapp"
 )

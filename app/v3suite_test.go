@@ -15,10 +15,10 @@ import (
 	"github.com/portrait-dev/portrait/app"
 	"github.com/portrait-dev/portrait/client"
 	"github.com/portrait-dev/portrait/config"
-	maxweb "github.com/portrait-dev/portrait/max"
-	"github.com/portrait-dev/portrait/max/maxfake"
 	"github.com/portrait-dev/portrait/maxbot"
 	"github.com/portrait-dev/portrait/maxbot/botfake"
+	"github.com/portrait-dev/portrait/maxweb"
+	"github.com/portrait-dev/portrait/maxweb/maxfake"
 	"github.com/portrait-dev/portrait/sandbox"
 )
 

@@ -1,4 +1,4 @@
-// Package max is portrait's engine for MAX user accounts (VK's messenger,
+// Package maxweb is portrait's engine for MAX user accounts (VK's messenger,
 // max.ru), over the protocol of MAX's web client: one WebSocket per
 // instance to wss://ws-api.oneme.ru/websocket, JSON frames
 // {"ver":11,"cmd":…,"seq":…,"opcode":…,"payload":{…}}.
@@ -123,4 +123,4 @@
 // each new login the contacts and chats the login lists are compared with
 // the picture ids seen before, and the differences are reported too.
 // Events reach the sink from a per-session goroutine, in order.
-package max
+package maxweb

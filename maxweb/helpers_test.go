@@ -1,4 +1,4 @@
-package max
+package maxweb
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/max/maxfake"
+	"github.com/portrait-dev/portrait/maxweb/maxfake"
 )
 
 // memKV is a portrait.KV in memory.

@@ -1,11 +1,11 @@
-package max
+package maxweb
 
 import (
 	"testing"
 	"time"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/max/maxfake"
+	"github.com/portrait-dev/portrait/maxweb/maxfake"
 )
 
 func TestPushesBecomePictureChanges(t *testing.T) {

@@ -1,4 +1,4 @@
-package max
+package maxweb
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
-	"github.com/portrait-dev/portrait/max/maxfake"
+	"github.com/portrait-dev/portrait/maxweb/maxfake"
 )
 
 func TestLinkByQRCode(t *testing.T) {

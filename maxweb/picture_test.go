@@ -1,4 +1,4 @@
-package max
+package maxweb
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/internal/picfetch"
-	"github.com/portrait-dev/portrait/max/maxfake"
+	"github.com/portrait-dev/portrait/maxweb/maxfake"
 )
 
 var (
