@@ -14,7 +14,8 @@ type Engine interface {
 	// Types are the instance types the engine serves; instances of other
 	// types are not created on it.
 	Types() []InstanceType
-	// Open starts a session for inst. Events (state changes, picture changes)
+	// Open starts a session for inst. Opens of different instances may
+	// run concurrently. Events (state changes, picture changes)
 	// are reported to sink for as long as the session is open. Open must not
 	// block on the network: a session that still connects reports
 	// StateStarting.

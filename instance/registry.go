@@ -176,14 +176,44 @@ func (r *Registry) reconcile(ctx context.Context) error {
 	r.gen = gen
 	r.mu.Unlock()
 	if !r.opts.Lazy {
-		for i, l := range added {
-			r.open(ctx, l, addedInsts[i])
-		}
+		r.openAll(ctx, added, addedInsts)
 	}
 	for _, l := range gone {
 		l.close()
 	}
 	return nil
+}
+
+// openWorkers bounds the sessions opened at once at start: opening is
+// mostly waiting for the store (a round trip each on PostgreSQL), so a few
+// at a time make a server with many instances ready sooner.
+const openWorkers = 8
+
+// openAll opens the sessions of ls, a few at a time. Engines open
+// different instances concurrently.
+func (r *Registry) openAll(ctx context.Context, ls []*live, insts []portrait.Instance) {
+	if len(ls) < 2*openWorkers {
+		for i, l := range ls {
+			r.open(ctx, l, insts[i])
+		}
+		return
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < openWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r.open(ctx, ls[i], insts[i])
+			}
+		}()
+	}
+	for i := range ls {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (r *Registry) newLive(inst portrait.Instance) *live {

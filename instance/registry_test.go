@@ -405,3 +405,44 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("after deletion and Refresh: %v", err)
 	}
 }
+
+// TestStartMany: a registry with many instances opens them (a few at a
+// time) and serves every one.
+func TestStartMany(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sb := sandbox.New(db, nil, sandbox.Options{})
+	engines := map[string]portrait.Engine{sb.Name(): sb}
+	cli := instance.New(db, engines, instance.Options{Lazy: true, Logger: quiet()})
+	if err := cli.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[portrait.InstanceID]string{}
+	for i := 0; i < 40; i++ {
+		h, token, err := cli.Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[h.ID()] = token
+	}
+	cli.Close()
+	reg := instance.New(db, engines, instance.Options{Logger: quiet()})
+	if err := reg.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for id, token := range tokens {
+		h, err := reg.Authenticate(ctx, id, token)
+		if err != nil {
+			t.Errorf("instance %d: %v", id, err)
+			continue
+		}
+		if err := h.Ready(); err != nil {
+			t.Errorf("instance %d not ready: %v", id, err)
+		}
+	}
+}
