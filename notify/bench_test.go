@@ -19,13 +19,15 @@ import (
 	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/blobdir"
 	"github.com/portrait-dev/portrait/instance"
+	"github.com/portrait-dev/portrait/internal/pgtest"
 	"github.com/portrait-dev/portrait/notify"
+	"github.com/portrait-dev/portrait/postgres"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/sqlite"
 )
 
-// rig is a Hub on a real SQLite store with n sandbox instances whose
-// webhooks point at a local receiver that answers 200.
+// rig is a Hub on a real store (SQLite or PostgreSQL) with n sandbox
+// instances whose webhooks point at a local receiver that answers 200.
 type rig struct {
 	hub       *notify.Hub
 	reg       *instance.Registry
@@ -35,18 +37,42 @@ type rig struct {
 	stop      func()
 }
 
-func newRig(tb testing.TB, n int, record bool) *rig {
+// rigStore is what the rig needs of a store.
+type rigStore interface {
+	portrait.Store
+	portrait.Queue
+}
+
+// stores are the stores the rig runs on.
+var stores = []struct {
+	name string
+	open func(tb testing.TB) (rigStore, portrait.Blobs)
+}{
+	{"sqlite", func(tb testing.TB) (rigStore, portrait.Blobs) {
+		dir := tb.TempDir()
+		db, err := sqlite.Open(context.Background(), filepath.Join(dir, "p.db"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		blobs, err := blobdir.Open(filepath.Join(dir, "pictures"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return db, blobs
+	}},
+	{"postgres", func(tb testing.TB) (rigStore, portrait.Blobs) {
+		db, err := postgres.Open(context.Background(), pgtest.DB(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return db, db.Blobs()
+	}},
+}
+
+func newRig(tb testing.TB, n int, record bool, open func(testing.TB) (rigStore, portrait.Blobs)) *rig {
 	tb.Helper()
 	ctx := context.Background()
-	dir := tb.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	blobs, err := blobdir.Open(filepath.Join(dir, "pictures"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	db, blobs := open(tb)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	avatars := avatar.New(blobs, db, avatar.Options{PublicURL: "http://x", CacheTTL: time.Minute, MaxDecoders: 1, Secret: []byte("k")}, avatar.Metrics{})
 	r := &rig{bodies: make(chan []byte, 100000)}
@@ -137,32 +163,45 @@ func (r *rig) produce(tb testing.TB, per int) time.Duration {
 }
 
 // BenchmarkDelivery measures notifications per second from commit to a
-// local receiver answering 200, for 1 and for 100 instances. Every
-// notification is committed (synchronous=FULL) before its producer goes on.
+// local receiver answering 200, for 1 and for 100 instances, on SQLite and
+// on PostgreSQL (PORTRAIT_TEST_POSTGRES). Every notification is committed
+// before its producer goes on.
 //
 //	go test -run '^$' -bench BenchmarkDelivery -benchtime 5x -count 5 ./notify
 func BenchmarkDelivery(b *testing.B) {
-	for _, n := range []int{1, 100} {
-		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
-			r := newRig(b, n, false)
-			defer r.stop()
-			per := 2000 / n
-			r.produce(b, per) // warm up: connections, caches
-			b.ResetTimer()
-			var total time.Duration
-			for i := 0; i < b.N; i++ {
-				total += r.produce(b, per)
-			}
-			b.ReportMetric(float64(per*n*b.N)/total.Seconds(), "notifications/s")
-		})
+	for _, st := range stores {
+		for _, n := range []int{1, 100} {
+			b.Run(fmt.Sprintf("store=%s/instances=%d", st.name, n), func(b *testing.B) {
+				benchDelivery(b, n, st.open)
+			})
+		}
 	}
 }
 
+func benchDelivery(b *testing.B, n int, open func(testing.TB) (rigStore, portrait.Blobs)) {
+	r := newRig(b, n, false, open)
+	defer r.stop()
+	per := 2000 / n
+	r.produce(b, per) // warm up: connections, caches
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += r.produce(b, per)
+	}
+	b.ReportMetric(float64(per*n*b.N)/total.Seconds(), "notifications/s")
+}
+
 // TestDeliveryOrderAcrossManyInstances is the benchmark's set-up as a
-// test: every notification of every instance arrives, each instance's in
-// the order it was committed.
+// test, on both stores: every notification of every instance arrives, each
+// instance's in the order it was committed.
 func TestDeliveryOrderAcrossManyInstances(t *testing.T) {
-	r := newRig(t, 20, true)
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { testDeliveryOrder(t, st.open) })
+	}
+}
+
+func testDeliveryOrder(t *testing.T, open func(testing.TB) (rigStore, portrait.Blobs)) {
+	r := newRig(t, 20, true, open)
 	defer r.stop()
 	r.produce(t, 30)
 	close(r.bodies)
