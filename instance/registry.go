@@ -65,7 +65,9 @@ func (r *Registry) Start(ctx context.Context, events portrait.Events) error {
 }
 
 // Watch polls the store's generation every interval and applies changes
-// made by other processes, until ctx ends.
+// made by other processes, until ctx ends: one instance at a time when the
+// store records which instances changed (SQLite does), else by re-reading
+// every instance.
 func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -82,15 +84,48 @@ func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			r.mu.RLock()
-			same := gen == r.gen
+			since := r.gen
 			r.mu.RUnlock()
-			if !same {
-				if err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
+			if gen != since {
+				if err := r.follow(ctx, since); err != nil && ctx.Err() == nil {
 					r.log.Warn("instance watch: reloading instances", "err", err)
 				}
 			}
 		}
 	}
+}
+
+// changeLog is a store that records which instance each generation
+// changed (the SQLite store).
+type changeLog interface {
+	ChangedSince(ctx context.Context, since int64) (ids []portrait.InstanceID, current int64, complete bool, err error)
+}
+
+// follow applies the changes made since generation since: one instance at
+// a time when the store records them, else by re-reading every instance.
+func (r *Registry) follow(ctx context.Context, since int64) error {
+	log, ok := r.store.(changeLog)
+	if !ok {
+		return r.reconcile(ctx)
+	}
+	ids, current, complete, err := log.ChangedSince(ctx, since)
+	if err != nil {
+		return err
+	}
+	if !complete {
+		return r.reconcile(ctx)
+	}
+	for _, id := range ids {
+		if err := r.Refresh(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	if current > r.gen {
+		r.gen = current
+	}
+	r.mu.Unlock()
+	return nil
 }
 
 // Refresh applies the stored state of one instance: created, changed or

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -444,5 +445,74 @@ func TestStartMany(t *testing.T) {
 		if err := h.Ready(); err != nil {
 			t.Errorf("instance %d not ready: %v", id, err)
 		}
+	}
+}
+
+// countingStore counts how often every instance is read.
+type countingStore struct {
+	*sqlite.DB
+	lists atomic.Int32
+}
+
+func (c *countingStore) Instances(ctx context.Context) ([]portrait.Instance, error) {
+	c.lists.Add(1)
+	return c.DB.Instances(ctx)
+}
+
+// TestWatchReadsOnlyWhatChanged: on a store that records which instance
+// each change touched (SQLite), a running registry follows another
+// process's changes without re-reading every instance.
+func TestWatchReadsOnlyWhatChanged(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := &countingStore{DB: db}
+	sb := sandbox.New(db, nil, sandbox.Options{})
+	reg := instance.New(store, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Logger: quiet()})
+	if err := reg.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	go reg.Watch(ctx, 10*time.Millisecond)
+
+	other, err := sqlite.Open(ctx, db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sandbox.New(other, nil, sandbox.Options{})}, instance.Options{Lazy: true, Logger: quiet()})
+	if err := cli.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	wait := func(cond func() bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the registry never saw %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var last portrait.InstanceID
+	for i := 0; i < 5; i++ {
+		h, token, err := cli.Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(func() bool { _, err := reg.Authenticate(ctx, h.ID(), token); return err == nil }, "a new instance")
+		last = h.ID()
+	}
+	if err := cli.Delete(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	wait(func() bool { _, err := reg.Get(ctx, last); return err != nil }, "the deletion")
+	if n := store.lists.Load(); n != 1 {
+		t.Errorf("every instance was read %d times; want once, at start", n)
 	}
 }

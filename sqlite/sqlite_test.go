@@ -547,3 +547,43 @@ func TestClaims(t *testing.T) {
 func TestFencing(t *testing.T) {
 	storetest.RunFencing(t, func(t *testing.T) storetest.FenceStore { return openTemp(t) })
 }
+
+// TestChangedSince: the instances each generation changed, read with the
+// generation; a record that no longer reaches back says so.
+func TestChangedSince(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids, gen, complete, err := db.ChangedSince(ctx, 0)
+	if err != nil || len(ids) != 0 || gen != 0 || !complete {
+		t.Fatalf("empty store: %v %d %v %v", ids, gen, complete, err)
+	}
+	for _, id := range []portrait.InstanceID{1101000001, 1101000002} {
+		if err := db.CreateInstance(ctx, portrait.Instance{ID: id, Type: portrait.TypeWhatsApp, Engine: "sandbox", TokenHash: []byte("h"), CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SetTokenHash(ctx, 1101000001, []byte("h2")); err != nil {
+		t.Fatal(err)
+	}
+	ids, gen, complete, err = db.ChangedSince(ctx, 2)
+	if err != nil || gen != 3 || !complete || len(ids) != 1 || ids[0] != 1101000001 {
+		t.Errorf("since 2: %v %d %v %v", ids, gen, complete, err)
+	}
+	if err := db.DeleteInstance(ctx, 1101000002); err != nil {
+		t.Fatal(err)
+	}
+	ids, gen, complete, err = db.ChangedSince(ctx, 0)
+	if err != nil || gen != 4 || !complete || len(ids) != 2 {
+		t.Errorf("since 0: %v %d %v %v", ids, gen, complete, err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM instance_changes WHERE gen <= 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, complete, err := db.ChangedSince(ctx, 0); err != nil || complete {
+		t.Errorf("a record that no longer reaches back: complete %v, %v", complete, err)
+	}
+}

@@ -17,8 +17,64 @@ var _ portrait.Store = (*DB)(nil)
 var errExists = errors.New("instance already exists")
 
 // bumpGeneration increments the generation counter; every transaction that
-// changes an instance runs it.
+// changes an instance runs it, through bump.
 const bumpGeneration = `UPDATE generation SET value = value + 1 WHERE id = 1`
+
+// keptChanges is how many generations' changed instances are kept.
+const keptChanges = 10000
+
+// bump increments the generation and records that it changed instance id.
+func bump(ctx context.Context, tx *sql.Tx, id portrait.InstanceID) error {
+	if _, err := tx.ExecContext(ctx, bumpGeneration); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO instance_changes (gen, instance_id) SELECT value, ? FROM generation WHERE id = 1`, int64(id)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM instance_changes WHERE gen <= (SELECT value FROM generation WHERE id = 1) - ?`, keptChanges)
+	return err
+}
+
+// ChangedSince returns the instances changed (created, changed or
+// deleted) after generation since, and the current generation, read
+// together. complete is false when the record no longer reaches back to
+// since: the caller then re-reads every instance.
+func (db *DB) ChangedSince(ctx context.Context, since int64) (ids []portrait.InstanceID, current int64, complete bool, err error) {
+	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM generation WHERE id = 1`).Scan(&current); err != nil {
+		return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+	}
+	if current == since {
+		return nil, current, true, nil
+	}
+	var oldest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(gen) FROM instance_changes`).Scan(&oldest); err != nil {
+		return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+	}
+	if !oldest.Valid || oldest.Int64 > since+1 {
+		return nil, current, false, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT instance_id FROM instance_changes WHERE gen > ? AND gen <= ?`, since, current)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+		}
+		ids = append(ids, portrait.InstanceID(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, fmt.Errorf("sqlite: changed instances: %w", err)
+	}
+	return ids, current, true, nil
+}
 
 // CreateInstance stores a new instance. It fails, saying so, if the id is
 // taken. CreatedAt is stored in UTC with nanoseconds.
@@ -46,8 +102,7 @@ func (db *DB) CreateInstance(ctx context.Context, inst portrait.Instance) error 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, bumpGeneration)
-		return err
+		return bump(ctx, tx, inst.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create instance %d: %w", inst.ID, err)
@@ -98,8 +153,7 @@ func (db *DB) DeleteInstance(ctx context.Context, id portrait.InstanceID) error 
 		if err := execOne(ctx, tx, `DELETE FROM instances WHERE id = ?`, int64(id)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, bumpGeneration)
-		return err
+		return bump(ctx, tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete instance %d: %w", id, err)
@@ -114,8 +168,7 @@ func (db *DB) SetTokenHash(ctx context.Context, id portrait.InstanceID, hash []b
 		if err := execOne(ctx, tx, `UPDATE instances SET token_hash = ? WHERE id = ?`, nonNil(hash), int64(id)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, bumpGeneration)
-		return err
+		return bump(ctx, tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: set token hash of instance %d: %w", id, err)
@@ -134,8 +187,7 @@ func (db *DB) SetSettings(ctx context.Context, id portrait.InstanceID, s portrai
 		if err := execOne(ctx, tx, `UPDATE instances SET settings = ? WHERE id = ?`, string(settings), int64(id)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, bumpGeneration)
-		return err
+		return bump(ctx, tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: set settings of instance %d: %w", id, err)
