@@ -29,7 +29,6 @@ type live struct {
 	evMu    sync.Mutex
 	held    []func() // events reported before the session was in place
 	passing bool     // held events are being handed on
-	ready   bool     // the session is in place: events pass straight through
 	gone    bool     // closed: the session is closed, late events are dropped
 }
 
@@ -68,7 +67,6 @@ func (l *live) opened(s portrait.Session, err error) {
 		return
 	}
 	l.sess.Store(&opened{s: s, err: err})
-	l.ready = true
 	l.passing = true
 	for {
 		evs := l.held
@@ -99,7 +97,7 @@ func (l *live) deliver(ev func(portrait.Events)) {
 		l.evMu.Unlock()
 		return
 	}
-	if !l.ready || l.passing {
+	if l.sess.Load() == nil || l.passing { // not in place yet, or earlier events still going out
 		l.held = append(l.held, call)
 		l.evMu.Unlock()
 		return
@@ -213,7 +211,7 @@ func (l *live) session(ctx context.Context) (portrait.Session, error) {
 	if o == nil && l.r.opts.Lazy {
 		l.openMu.Lock()
 		if o = l.sess.Load(); o == nil {
-			l.r.open(ctx, l, l.instance())
+			l.r.open(ctx, l)
 			o = l.sess.Load()
 		}
 		l.openMu.Unlock()

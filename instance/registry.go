@@ -76,20 +76,8 @@ func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			gen, err := r.store.Generation(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Warn("instance watch: reading store generation", "err", err)
-				}
-				continue
-			}
-			r.mu.RLock()
-			since := r.gen
-			r.mu.RUnlock()
-			if gen != since {
-				if err := r.follow(ctx, since); err != nil && ctx.Err() == nil {
-					r.log.Warn("instance watch: reloading instances", "err", err)
-				}
+			if err := r.poll(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("instance watch: following the store's changes", "err", err)
 			}
 		}
 	}
@@ -101,11 +89,19 @@ type changeLog interface {
 	ChangedSince(ctx context.Context, since int64) (ids []portrait.InstanceID, current int64, complete bool, err error)
 }
 
-// follow applies the changes made since generation since: one instance at
-// a time when the store records them, else by re-reading every instance.
-func (r *Registry) follow(ctx context.Context, since int64) error {
+// poll applies the changes other processes made since the generation the
+// registry has seen: one instance at a time when the store records them,
+// else by re-reading every instance when the generation moved.
+func (r *Registry) poll(ctx context.Context) error {
+	r.mu.RLock()
+	since := r.gen
+	r.mu.RUnlock()
 	log, ok := r.store.(changeLog)
 	if !ok {
+		gen, err := r.store.Generation(ctx)
+		if err != nil || gen == since {
+			return err
+		}
 		return r.reconcile(ctx)
 	}
 	ids, current, complete, err := log.ChangedSince(ctx, since)
@@ -121,9 +117,7 @@ func (r *Registry) follow(ctx context.Context, since int64) error {
 		}
 	}
 	r.mu.Lock()
-	if current > r.gen {
-		r.gen = current
-	}
+	r.gen = max(r.gen, current)
 	r.mu.Unlock()
 	return nil
 }
@@ -149,23 +143,37 @@ func (r *Registry) Refresh(ctx context.Context, id portrait.InstanceID) error {
 	if err != nil {
 		return fmt.Errorf("instance: reading instance %d: %w", id, err)
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return errors.New("instance: registry closed")
+	l, added, err := r.insert(inst)
+	if err != nil || !added {
+		return err
 	}
-	if l, ok := r.live[id]; ok {
-		l.update(inst)
-		r.mu.Unlock()
-		return nil
-	}
-	l := r.newLive(inst)
-	r.live[id] = l
-	r.mu.Unlock()
 	if !r.opts.Lazy {
-		r.open(ctx, l, inst)
+		r.open(ctx, l)
 	}
 	return nil
+}
+
+// insert puts inst in the live set, or updates the credentials and
+// settings of the one there; added says which.
+func (r *Registry) insert(inst portrait.Instance) (l *live, added bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, false, errors.New("instance: registry closed")
+	}
+	if l, ok := r.live[inst.ID]; ok {
+		l.update(inst)
+		return l, false, nil
+	}
+	l = r.newLive(inst)
+	r.live[inst.ID] = l
+	return l, true, nil
+}
+
+func (r *Registry) newLive(inst portrait.Instance) *live {
+	l := &live{r: r, id: inst.ID, typ: inst.Type, engine: inst.Engine, created: inst.CreatedAt}
+	l.update(inst)
+	return l
 }
 
 // Reload re-reads every instance (after a store's notifications may have
@@ -194,7 +202,6 @@ func (r *Registry) reconcile(ctx context.Context) error {
 		gone[id] = l
 	}
 	var added []*live
-	var addedInsts []portrait.Instance
 	for _, inst := range insts {
 		if l, ok := gone[inst.ID]; ok {
 			l.update(inst)
@@ -203,7 +210,7 @@ func (r *Registry) reconcile(ctx context.Context) error {
 		}
 		l := r.newLive(inst)
 		r.live[inst.ID] = l
-		added, addedInsts = append(added, l), append(addedInsts, inst)
+		added = append(added, l)
 	}
 	for id := range gone {
 		delete(r.live, id)
@@ -211,7 +218,7 @@ func (r *Registry) reconcile(ctx context.Context) error {
 	r.gen = gen
 	r.mu.Unlock()
 	if !r.opts.Lazy {
-		r.openAll(ctx, added, addedInsts)
+		r.openAll(ctx, added)
 	}
 	for _, l := range gone {
 		l.close()
@@ -226,40 +233,29 @@ const openWorkers = 8
 
 // openAll opens the sessions of ls, a few at a time. Engines open
 // different instances concurrently.
-func (r *Registry) openAll(ctx context.Context, ls []*live, insts []portrait.Instance) {
-	if len(ls) < 2*openWorkers {
-		for i, l := range ls {
-			r.open(ctx, l, insts[i])
-		}
-		return
-	}
-	next := make(chan int)
+func (r *Registry) openAll(ctx context.Context, ls []*live) {
+	next := make(chan *live)
 	var wg sync.WaitGroup
-	for w := 0; w < openWorkers; w++ {
+	for w := 0; w < min(openWorkers, len(ls)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				r.open(ctx, ls[i], insts[i])
+			for l := range next {
+				r.open(ctx, l)
 			}
 		}()
 	}
-	for i := range ls {
-		next <- i
+	for _, l := range ls {
+		next <- l
 	}
 	close(next)
 	wg.Wait()
 }
 
-func (r *Registry) newLive(inst portrait.Instance) *live {
-	l := &live{r: r, id: inst.ID, typ: inst.Type, engine: inst.Engine, created: inst.CreatedAt}
-	l.update(inst)
-	return l
-}
-
 // open opens l's session on its engine. Events the engine reports while
 // it opens are held until the session is in place.
-func (r *Registry) open(ctx context.Context, l *live, inst portrait.Instance) {
+func (r *Registry) open(ctx context.Context, l *live) {
+	inst := l.instance()
 	eng, ok := r.engines[inst.Engine]
 	if !ok {
 		err := fmt.Errorf("%w: engine %q is not available in this server", portrait.ErrUnavailable, inst.Engine)
@@ -345,18 +341,14 @@ func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine s
 	if err != nil {
 		return nil, "", err
 	}
-	l := r.newLive(inst)
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, "", errors.New("instance: registry closed")
+	l, _, err := r.insert(inst)
+	if err != nil {
+		return nil, "", err
 	}
-	r.live[inst.ID] = l
-	r.mu.Unlock()
 	if r.opts.Lazy {
 		return l, token, nil
 	}
-	r.open(ctx, l, inst)
+	r.open(ctx, l)
 	if openErr := l.Err(); openErr != nil {
 		if err := r.deleteLocked(ctx, l); err != nil {
 			r.log.Warn("removing an instance its engine refused", "idInstance", int64(inst.ID), "err", err)
