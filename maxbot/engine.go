@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/sessions"
 )
 
 // Name is the engine's name, as stored on instances.
@@ -166,9 +167,9 @@ type Engine struct {
 	base *url.URL
 	http *http.Client
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[portrait.InstanceID]*session
+	sessions sessions.Registry[*session]
+
+	limitsMu sync.Mutex
 	limits   map[[32]byte]*bucket // per bot token (by hash)
 }
 
@@ -178,11 +179,10 @@ type Engine struct {
 func New(kv portrait.KV, opts Options) *Engine {
 	opts = opts.withDefaults()
 	e := &Engine{
-		opts:     opts,
-		kv:       kv,
-		log:      opts.Logger.With("engine", Name),
-		sessions: map[portrait.InstanceID]*session{},
-		limits:   map[[32]byte]*bucket{},
+		opts:   opts,
+		kv:     kv,
+		log:    opts.Logger.With("engine", Name),
+		limits: map[[32]byte]*bucket{},
 	}
 	base, err := url.Parse(opts.BaseURL)
 	if err != nil || base.Scheme != "https" || base.Host == "" {
@@ -234,10 +234,7 @@ func (e *Engine) SetToken(ctx context.Context, id portrait.InstanceID, token str
 	if err := SetToken(ctx, e.kv, id, token); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	s := e.sessions[id]
-	e.mu.Unlock()
-	if s != nil {
+	if s, ok := e.sessions.Get(id); ok {
 		s.setToken(token)
 	}
 	return nil
@@ -305,55 +302,38 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		return nil, fmt.Errorf("maxbot: open instance %d: the engine has no KV", inst.ID)
 	}
 	if sink == nil {
-		sink = discard{}
+		sink = sessions.Discard{}
 	}
 	token, err := e.loadToken(ctx, inst.ID)
 	if err != nil {
 		return nil, fmt.Errorf("maxbot: open instance %d: %w", inst.ID, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, fmt.Errorf("maxbot: open instance %d: %w", inst.ID, ErrClosed)
+	s, err := e.sessions.Open(inst.ID, func() *session {
+		s := newSession(e, inst.ID, token, sink)
+		s.start()
+		return s
+	})
+	if errors.Is(err, sessions.ErrClosed) {
+		err = ErrClosed
 	}
-	if _, ok := e.sessions[inst.ID]; ok {
-		return nil, fmt.Errorf("maxbot: open instance %d: it is already open", inst.ID)
+	if err != nil {
+		return nil, fmt.Errorf("maxbot: open instance %d: %w", inst.ID, err)
 	}
-	s := newSession(e, inst.ID, token, sink)
-	e.sessions[inst.ID] = s
-	s.start()
 	return s, nil
 }
 
 // Close closes every session and makes Open fail.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	open := make([]*session, 0, len(e.sessions))
-	for _, s := range e.sessions {
-		open = append(open, s)
-	}
-	e.mu.Unlock()
-	for _, s := range open {
-		_ = s.Close()
-	}
+	e.sessions.CloseAll()
 	return nil
-}
-
-func (e *Engine) forget(s *session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sessions[s.id] == s {
-		delete(e.sessions, s.id)
-	}
 }
 
 // limiter returns the rate limiter of a bot token: instances sharing a bot
 // share its limit.
 func (e *Engine) limiter(token string) *bucket {
 	k := sha256.Sum256([]byte(token))
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.limitsMu.Lock()
+	defer e.limitsMu.Unlock()
 	b := e.limits[k]
 	if b == nil {
 		b = newBucket(e.opts.RateLimit)
@@ -399,12 +379,3 @@ func (b *bucket) wait(ctx context.Context) error {
 	}
 	return nil
 }
-
-// discard is the sink of sessions opened without one.
-type discard struct{}
-
-// StateChanged drops the event.
-func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
-
-// PictureChanged drops the event.
-func (discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}

@@ -11,10 +11,10 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/sessions"
 )
 
 // Name is the engine's name, as stored on instances.
@@ -160,9 +160,7 @@ type Engine struct {
 	log  *slog.Logger
 	http *http.Client // the WebSocket dial, picture downloads and uploads
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[portrait.InstanceID]*session
+	sessions sessions.Registry[*session]
 }
 
 // New returns the engine. kv is where each instance's device id and login
@@ -170,10 +168,9 @@ type Engine struct {
 func New(kv portrait.KV, opts Options) *Engine {
 	opts = opts.withDefaults()
 	e := &Engine{
-		opts:     opts,
-		kv:       kv,
-		log:      opts.Logger.With("engine", Name),
-		sessions: map[portrait.InstanceID]*session{},
+		opts: opts,
+		kv:   kv,
+		log:  opts.Logger.With("engine", Name),
 	}
 	e.http = e.newHTTPClient()
 	return e
@@ -201,47 +198,30 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		return nil, fmt.Errorf("max: open instance %d: the engine has no KV", inst.ID)
 	}
 	if sink == nil {
-		sink = discard{}
+		sink = sessions.Discard{}
 	}
 	auth, err := e.loadAuth(ctx, inst.ID)
 	if err != nil {
 		return nil, fmt.Errorf("max: open instance %d: %w", inst.ID, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, fmt.Errorf("max: open instance %d: %w", inst.ID, ErrClosed)
+	s, err := e.sessions.Open(inst.ID, func() *session {
+		s := newSession(e, inst.ID, auth, sink)
+		s.start()
+		return s
+	})
+	if errors.Is(err, sessions.ErrClosed) {
+		err = ErrClosed
 	}
-	if _, ok := e.sessions[inst.ID]; ok {
-		return nil, fmt.Errorf("max: open instance %d: it is already open (close its session first)", inst.ID)
+	if err != nil {
+		return nil, fmt.Errorf("max: open instance %d: %w", inst.ID, err)
 	}
-	s := newSession(e, inst.ID, auth, sink)
-	e.sessions[inst.ID] = s
-	s.start()
 	return s, nil
 }
 
 // Close closes every open session and makes Open fail.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	open := make([]*session, 0, len(e.sessions))
-	for _, s := range e.sessions {
-		open = append(open, s)
-	}
-	e.mu.Unlock()
-	for _, s := range open {
-		_ = s.Close()
-	}
+	e.sessions.CloseAll()
 	return nil
-}
-
-func (e *Engine) forget(s *session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sessions[s.id] == s {
-		delete(e.sessions, s.id)
-	}
 }
 
 // authRecord is what the KV keeps of a linked instance. Token is MAX's
@@ -338,12 +318,3 @@ func (e *Engine) backoff(n int) time.Duration {
 	d = time.Duration(float64(d) * (0.75 + mrand.Float64()/2))
 	return min(max(d, e.opts.ReconnectMin), e.opts.ReconnectMax)
 }
-
-// discard is the sink of sessions opened without one.
-type discard struct{}
-
-// StateChanged drops the event.
-func (discard) StateChanged(portrait.InstanceID, portrait.State) {}
-
-// PictureChanged drops the event.
-func (discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}

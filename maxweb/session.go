@@ -776,7 +776,7 @@ func (s *session) Close() error {
 	}
 	s.wg.Wait()
 	s.out.Close()
-	s.e.forget(s)
+	s.e.sessions.Forget(s.id, s)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/sessions"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waCompanionReg"
 	"go.mau.fi/whatsmeow/store"
@@ -154,9 +155,7 @@ type Engine struct {
 	versionSource func(context.Context) (store.WAVersionContainer, error)
 	version       versionState
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[portrait.InstanceID]*session
+	sessions sessions.Registry[*session]
 }
 
 // New returns the engine. db is portrait's own SQLite pool (modernc.org/sqlite,
@@ -199,7 +198,6 @@ func newEngine(kv portrait.KV, opts Options) *Engine {
 		healthEvery:   time.Minute,
 		storeTimeout:  10 * time.Second,
 		versionSource: latestVersion,
-		sessions:      map[portrait.InstanceID]*session{},
 	}
 	e.http = e.newHTTPClient(nil)
 	return e
@@ -236,49 +234,31 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		return nil, fmt.Errorf("whatsapp: open instance %d: it is a %q instance; the whatsapp engine links WhatsApp accounts only (use another engine for MAX)", inst.ID, inst.Type)
 	}
 	if sink == nil {
-		sink = discard{}
+		sink = sessions.Discard{}
 	}
 	jid, err := e.loadJID(ctx, inst.ID)
 	if err != nil {
 		return nil, fmt.Errorf("whatsapp: open instance %d: %w", inst.ID, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, fmt.Errorf("whatsapp: open instance %d: %w", inst.ID, ErrClosed)
+	s, err := e.sessions.Open(inst.ID, func() *session {
+		s := newSession(e, inst.ID, jid, sink)
+		s.start()
+		return s
+	})
+	if errors.Is(err, sessions.ErrClosed) {
+		err = ErrClosed
 	}
-	if _, ok := e.sessions[inst.ID]; ok {
-		return nil, fmt.Errorf("whatsapp: open instance %d: it is already open (close its session first)", inst.ID)
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: open instance %d: %w", inst.ID, err)
 	}
-	s := newSession(e, inst.ID, jid, sink)
-	e.sessions[inst.ID] = s
-	s.start()
 	return s, nil
 }
 
 // Close closes every open session and makes Open fail. The database stays
 // open.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	open := make([]*session, 0, len(e.sessions))
-	for _, s := range e.sessions {
-		open = append(open, s)
-	}
-	e.mu.Unlock()
-	for _, s := range open {
-		_ = s.Close() // never fails
-	}
+	e.sessions.CloseAll()
 	return nil
-}
-
-// forget drops a closed session from the engine.
-func (e *Engine) forget(s *session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sessions[s.id] == s {
-		delete(e.sessions, s.id)
-	}
 }
 
 // loadJID returns the device JID the KV holds for instance id, or the empty
@@ -363,9 +343,3 @@ func (e *Engine) backoff(n int) time.Duration {
 	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
 	return min(max(d, e.opts.ReconnectMin), e.opts.ReconnectMax)
 }
-
-// discard is the sink of sessions opened without one.
-type discard struct{}
-
-func (discard) StateChanged(portrait.InstanceID, portrait.State)           {}
-func (discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
