@@ -2,6 +2,7 @@ package maxbot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,7 +36,7 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = "(no message)"
 	}
-	return fmt.Sprintf("MAX Bot API answered %d %s: %s", e.Status, firstNonEmpty(e.Code, http.StatusText(e.Status)), msg)
+	return fmt.Sprintf("MAX Bot API answered %d %s: %s", e.Status, cmp.Or(e.Code, http.StatusText(e.Status)), msg)
 }
 
 // parseAPIError reads the body of a failed reply.
@@ -46,7 +47,7 @@ func parseAPIError(status int, body []byte) *APIError {
 		Message string `json:"message"`
 	}
 	_ = json.Unmarshal(body, &p)
-	return &APIError{Status: status, Code: clip(firstNonEmpty(p.Code, p.Error), 100), Message: clip(p.Message, 300)}
+	return &APIError{Status: status, Code: clip(cmp.Or(p.Code, p.Error), 100), Message: clip(p.Message, 300)}
 }
 
 // apiErr returns the *APIError in err, or nil.
@@ -92,12 +93,12 @@ func (s *session) call(ctx context.Context, token, method, path string, query ur
 	}
 	resp, err := s.e.http.Do(req)
 	if err != nil {
-		return httpError(ctx, method+" "+path, err)
+		return picfetch.Error(ctx, method+" "+path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
 	if err != nil {
-		return httpError(ctx, method+" "+path, err)
+		return picfetch.Error(ctx, method+" "+path, err)
 	}
 	if len(b) > maxReply {
 		return fmt.Errorf("%s %s: the reply is longer than %d bytes", method, path, maxReply)
@@ -121,13 +122,6 @@ func (s *session) call(ctx context.Context, token, method, path string, query ur
 	return nil
 }
 
-// httpError wraps a failed request; its own time-out (ctx's deadline) is
-// portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its message holds
-// the address.
-func httpError(ctx context.Context, what string, err error) error {
-	return picfetch.Error(ctx, what, err)
-}
-
 // The Bot API's shapes (schema.yaml of max-messenger/max-bot-api-client-go;
 // dev.max.ru/docs-api).
 
@@ -144,7 +138,7 @@ type user struct {
 	Permissions   []string `json:"permissions"`
 }
 
-func (u user) pictureURL() string { return firstNonEmpty(u.FullAvatarURL, u.AvatarURL) }
+func (u user) pictureURL() string { return cmp.Or(u.FullAvatarURL, u.AvatarURL) }
 
 // can reports whether a chat member has a permission.
 func (u user) can(p string) bool {
@@ -313,12 +307,12 @@ func (s *session) upload(ctx context.Context, token, raw string, jpeg []byte) (p
 	}
 	resp, err := s.e.http.Do(req)
 	if err != nil {
-		return nil, httpError(ctx, "upload to "+u.Host, err)
+		return nil, picfetch.Error(ctx, "upload to "+u.Host, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
 	if err != nil {
-		return nil, httpError(ctx, "upload to "+u.Host, err)
+		return nil, picfetch.Error(ctx, "upload to "+u.Host, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		ae := parseAPIError(resp.StatusCode, b)
@@ -328,15 +322,6 @@ func (s *session) upload(ctx context.Context, token, raw string, jpeg []byte) (p
 		return nil, fmt.Errorf("upload to %s: %w", u.Host, ae)
 	}
 	return parseUploadReply(b)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func clip(s string, n int) string {

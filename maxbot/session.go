@@ -1,6 +1,7 @@
 package maxbot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -155,7 +156,7 @@ func (s *session) rejected(token string, ae *APIError) {
 		return
 	}
 	s.checked = false
-	s.why = fmt.Sprintf("the Bot API refused the bot token (%s); set a valid one", firstNonEmpty(ae.Code, "401"))
+	s.why = fmt.Sprintf("the Bot API refused the bot token (%s); set a valid one", cmp.Or(ae.Code, "401"))
 	s.setStateLocked(portrait.StateNotAuthorized)
 	s.log.Warn("maxbot: " + s.why)
 }

@@ -86,12 +86,12 @@ func (e *Engine) upload(ctx context.Context, raw string, jpeg []byte) (string, e
 	req.Header.Set("User-Agent", e.opts.UserAgent)
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return "", httpError(ctx, "upload to "+u.Host, err)
+		return "", picfetch.Error(ctx, "upload to "+u.Host, err)
 	}
 	defer resp.Body.Close()
 	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxUploadReply+1))
 	if err != nil {
-		return "", httpError(ctx, "upload to "+u.Host, err)
+		return "", picfetch.Error(ctx, "upload to "+u.Host, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -106,11 +106,4 @@ func (e *Engine) upload(ctx context.Context, raw string, jpeg []byte) (string, e
 		return "", fmt.Errorf("upload to %s: %w", u.Host, err)
 	}
 	return token, nil
-}
-
-// httpError wraps a failed request; running out of time (ctx is the
-// request's) is portrait.ErrUpstreamTimeout. *url.Error is unwrapped: its
-// message holds the address.
-func httpError(ctx context.Context, what string, err error) error {
-	return picfetch.Error(ctx, what, err)
 }

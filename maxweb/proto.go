@@ -2,6 +2,7 @@ package maxweb
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -121,7 +122,7 @@ func parseError(opcode, cmd int, payload []byte) *Error {
 		Title            string `json:"title"`
 	}
 	_ = json.Unmarshal(payload, &p) // an unreadable error is still an error
-	e := &Error{Opcode: opcode, Code: clip(p.Error, 100), Message: clip(firstNonEmpty(p.Message, p.LocalizedMessage, p.Title), 300)}
+	e := &Error{Opcode: opcode, Code: clip(p.Error, 100), Message: clip(cmp.Or(p.Message, p.LocalizedMessage, p.Title), 300)}
 	if e.Code == "" {
 		if cmd == cmdNotFound {
 			e.Code = "not.found"
@@ -213,7 +214,7 @@ type contact struct {
 }
 
 // pictureURL is the URL of the largest picture MAX offers.
-func (c contact) pictureURL() string { return firstNonEmpty(c.BaseRawURL, c.BaseURL) }
+func (c contact) pictureURL() string { return cmp.Or(c.BaseRawURL, c.BaseURL) }
 
 // pictureID is MAX's photoId, or an id derived from the URL when MAX gives
 // none; "" when the user has no picture.
@@ -254,7 +255,7 @@ type chat struct {
 	Options        json.RawMessage  `json:"options"`
 }
 
-func (c chat) pictureURL() string { return firstNonEmpty(c.BaseRawIconURL, c.BaseIconURL) }
+func (c chat) pictureURL() string { return cmp.Or(c.BaseRawIconURL, c.BaseIconURL) }
 
 // pictureID is the chat's photoId when MAX sends one (no public client
 // shows it does), else an id derived from the icon's URL.
@@ -502,15 +503,6 @@ func parsePush(opcode int, payload []byte) (contacts []contact, chats []chat, er
 	}
 	chats = append(chats, p.Chats...)
 	return contacts, chats, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // clip shortens s to at most n bytes (for messages from MAX in errors).
