@@ -319,13 +319,12 @@ func (s *Server) dispatch(q *request, m *Method) *apiError {
 		e.retryAfter = wait
 		return e
 	}
-	if err := h.Err(); err != nil {
-		return engineError(err, "serve the instance")
-	}
+	check := h.Err // can the instance be served at all
 	if m.Ready {
-		if err := h.Ready(); err != nil {
-			return engineError(err, "serve the instance")
-		}
+		check = h.Ready // and is it linked (Ready includes Err)
+	}
+	if err := check(); err != nil {
+		return engineError(err, "serve the instance")
 	}
 	return m.handle(s, q)
 }
