@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ const serverURLFile = "server-url"
 
 // rememberServerURL writes the server's public URL into its data
 // directory (best effort).
-func rememberServerURL(dataDir, url string, log interface{ Warn(string, ...any) }) {
+func rememberServerURL(dataDir, url string, log *slog.Logger) {
 	if err := os.WriteFile(filepath.Join(dataDir, serverURLFile), []byte(url+"\n"), 0o600); err != nil {
 		log.Warn("remembering the public URL for the CLI", "err", err)
 	}
@@ -226,11 +227,16 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, "warn", cfg.LogFormat)
-	engines, closeEngines, err := openEngines(ctx, cfg, store, log)
-	if err != nil {
-		return err
+	// Only the commands that reach an engine open the engines (the
+	// whatsapp engine prepares its device tables when it opens).
+	var engines map[string]portrait.Engine
+	if sub == "create" || sub == "delete" || sub == "set-credential" {
+		var closeEngines func()
+		if engines, closeEngines, err = openEngines(ctx, cfg, store, log); err != nil {
+			return err
+		}
+		defer closeEngines()
 	}
-	defer closeEngines()
 	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Lazy: true, Logger: log})
 	if err := reg.Start(ctx, nil); err != nil {
 		return err

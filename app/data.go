@@ -52,6 +52,14 @@ func isPostgres(dsn string) bool {
 // openData opens the store: SQLite, pictures and URL key in dir when dsn
 // is empty; everything in the PostgreSQL database dsn names otherwise.
 func openData(ctx context.Context, dir, dsn string) (*data, error) {
+	if dsn != "" && !isPostgres(dsn) {
+		return nil, fmt.Errorf("portrait: --database %q: give a postgres:// URL, or nothing for SQLite in the data directory", redactDSN(dsn))
+	}
+	// The data directory is there on PostgreSQL too: it holds the admin
+	// token's hash and the address the server last served at.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("portrait: data directory: %w", err)
+	}
 	if isPostgres(dsn) {
 		db, err := postgres.Open(ctx, dsn)
 		if err != nil {
@@ -64,12 +72,6 @@ func openData(ctx context.Context, dir, dsn string) (*data, error) {
 			return nil, err
 		}
 		return &data{db: db, blobs: blobs, secret: secret}, nil
-	}
-	if dsn != "" {
-		return nil, fmt.Errorf("portrait: --database %q: give a postgres:// URL, or nothing for SQLite in the data directory", redactDSN(dsn))
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("portrait: data directory: %w", err)
 	}
 	secret, err := urlKey(filepath.Join(dir, "url.key"))
 	if err != nil {

@@ -55,15 +55,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer ln.Close()
 	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient))
+	// Background work of this server (heartbeat, engines' upkeep,
+	// following the store) ends when serve returns.
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
 	if isPostgres(cfg.Database) {
 		nd, err := registerNode(ctx, d.db, cfg.DataDir, ln.Addr().String(), log)
 		if err != nil {
 			return err
 		}
 		defer nd.Close()
-		nodeCtx, stopNode := context.WithCancel(ctx)
-		defer stopNode()
-		go nd.Run(nodeCtx)
+		go nd.Run(bg)
 	}
 	if !cfg.PublicURLGiven {
 		// Derived from the address really listened on (port 0 picks one).
@@ -91,11 +93,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeEngines() // after reg.Close, which closes the sessions
-	runCtx, stopRunners := context.WithCancel(ctx)
-	defer stopRunners()
 	for _, e := range engines {
 		if r, ok := e.(runner); ok {
-			go r.Run(runCtx)
+			go r.Run(bg)
 		}
 	}
 	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Logger: log})
@@ -123,9 +123,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go follow(watchCtx, store, reg, hub, log)
+	go follow(bg, store, reg, hub, log)
 
 	// The hub outlives the HTTP server's shutdown, so that work accepted
 	// by requests in flight is committed; what is left is resumed from the
