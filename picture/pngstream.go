@@ -24,7 +24,7 @@ import (
 
 var errPNGFallback = errors.New("png: not handled by the streaming decoder")
 
-// pngHeader is what the streaming decoder needs from the chunks before
+// pngInfo is what the streaming decoder needs from the chunks before
 // the pixel data.
 type pngInfo struct {
 	width, height int
@@ -66,7 +66,13 @@ func parsePNGInfo(b []byte) (*pngInfo, error) {
 			return nil, errPNGFallback
 		}
 	case 2, 4, 6:
-		channels = map[byte]int{2: 3, 4: 2, 6: 4}[p.ctype]
+		channels = 3 // truecolour
+		switch p.ctype {
+		case 4: // grey and alpha
+			channels = 2
+		case 6: // truecolour and alpha
+			channels = 4
+		}
 		if p.depth != 8 && p.depth != 16 {
 			return nil, errPNGFallback
 		}
@@ -182,13 +188,9 @@ func decodePNGShrink(b []byte, p *pngInfo, box image.Rectangle, k int) (*rgbImag
 		return nil, errPNGFallback
 	}
 	conv := newPNGConverter(p)
-	m := box.Dx() / k
-	w := m * k
-	out := &rgbImage{pix: make([]byte, 3*m*m), w: m, h: m}
-	kk := uint32(k * k)
-	half := kk / 2
+	s := newBoxShrink(box.Dx(), k)
+	w := s.m * k
 	rgb := make([]byte, 3*w)
-	acc := make([]uint32, 3*w)
 	cr := make([]byte, 1+p.rowBytes)
 	pr := make([]byte, 1+p.rowBytes)
 	for y := 0; y < p.height; y++ {
@@ -200,26 +202,7 @@ func decodePNGShrink(b []byte, p *pngInfo, box image.Rectangle, k int) (*rgbImag
 		}
 		if y >= box.Min.Y && y < box.Min.Y+w {
 			conv.row(rgb, cr[1:], box.Min.X)
-			for i, v := range rgb {
-				acc[i] += uint32(v)
-			}
-			if (y-box.Min.Y)%k == k-1 {
-				oy := (y - box.Min.Y) / k
-				dst := out.pix[3*m*oy : 3*m*(oy+1)]
-				for ox := 0; ox < m; ox++ {
-					var rs, gs, bs uint32
-					a := acc[3*ox*k : 3*(ox+1)*k]
-					for t := 0; t+2 < len(a); t += 3 {
-						rs += a[t]
-						gs += a[t+1]
-						bs += a[t+2]
-					}
-					dst[3*ox] = byte((rs + half) / kk)
-					dst[3*ox+1] = byte((gs + half) / kk)
-					dst[3*ox+2] = byte((bs + half) / kk)
-				}
-				clear(acc)
-			}
+			s.add(rgb)
 		}
 		cr, pr = pr, cr
 	}
@@ -240,7 +223,7 @@ func decodePNGShrink(b []byte, p *pngInfo, box image.Rectangle, k int) (*rgbImag
 		}
 		switch id {
 		case "IEND":
-			return out, nil
+			return s.out, nil
 		case "IDAT":
 			if other {
 				return nil, errPNGFallback

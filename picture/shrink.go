@@ -248,38 +248,66 @@ func convertPlanar(p *planar, box image.Rectangle, out *rgbImage) {
 // count as transparent. cc is how the samples of an *image.NYCbCrA map
 // to RGB.
 func shrinkImage(img image.Image, box image.Rectangle, k int, cc ycc) *rgbImage {
-	m := box.Dx() / k
-	w := m * k
-	out := &rgbImage{pix: make([]byte, 3*m*m), w: m, h: m}
-	kk := uint32(k * k)
-	half := kk / 2
-	row := make([]byte, 3*w)
-	acc := make([]uint32, 3*w)
+	s := newBoxShrink(box.Dx(), k)
+	row := make([]byte, 3*s.m*k)
 	fill := newRowFiller(img)
 	fill.cc = cc
-	for oy := 0; oy < m; oy++ {
-		clear(acc)
-		for t := 0; t < k; t++ {
-			fill.row(row, box.Min.X, box.Min.Y+oy*k+t)
-			for i, v := range row {
-				acc[i] += uint32(v)
-			}
-		}
-		dst := out.pix[3*m*oy : 3*m*(oy+1)]
-		for ox := 0; ox < m; ox++ {
-			var r, g, b uint32
-			a := acc[3*ox*k : 3*(ox+1)*k]
-			for t := 0; t+2 < len(a); t += 3 {
-				r += a[t]
-				g += a[t+1]
-				b += a[t+2]
-			}
-			dst[3*ox] = byte((r + half) / kk)
-			dst[3*ox+1] = byte((g + half) / kk)
-			dst[3*ox+2] = byte((b + half) / kk)
-		}
+	for y := box.Min.Y; y < box.Min.Y+s.m*k; y++ {
+		fill.row(row, box.Min.X, y)
+		s.add(row)
 	}
-	return out
+	return s.out
+}
+
+// boxShrink averages each k×k block of RGB rows, given to it one at a
+// time from the top, into one pixel of an m×m picture.
+type boxShrink struct {
+	out  *rgbImage
+	m, k int
+	rows int      // rows added so far
+	acc  []uint32 // the sums of the current k rows, per channel
+}
+
+// newBoxShrink makes the shrink of a square of side pixels by k; the
+// pixels past the last whole multiple of k are left out.
+func newBoxShrink(side, k int) *boxShrink {
+	m := side / k
+	return &boxShrink{
+		out: &rgbImage{pix: make([]byte, 3*m*m), w: m, h: m},
+		m:   m, k: k,
+		acc: make([]uint32, 3*m*k),
+	}
+}
+
+// add adds the next row, m×k pixels of RGB; every kth row completes a
+// row of the output.
+func (s *boxShrink) add(row []byte) {
+	acc := s.acc
+	for i, v := range row[:len(acc)] {
+		acc[i] += uint32(v)
+	}
+	s.rows++
+	if s.rows%s.k != 0 {
+		return
+	}
+	k, m := s.k, s.m
+	kk := uint32(k * k)
+	half := kk / 2
+	oy := s.rows/k - 1
+	dst := s.out.pix[3*m*oy : 3*m*(oy+1)]
+	for ox := 0; ox < m; ox++ {
+		var r, g, b uint32
+		a := acc[3*ox*k : 3*(ox+1)*k]
+		for t := 0; t+2 < len(a); t += 3 {
+			r += a[t]
+			g += a[t+1]
+			b += a[t+2]
+		}
+		dst[3*ox] = byte((r + half) / kk)
+		dst[3*ox+1] = byte((g + half) / kk)
+		dst[3*ox+2] = byte((b + half) / kk)
+	}
+	clear(acc)
 }
 
 // rowFiller converts rows of a picture to opaque RGB on white.
