@@ -81,15 +81,8 @@ func (f *jpegFrame) decodeProgressive(data []byte, pos int, n int) (*planar, ima
 			return f.progressiveOutput(pc, n)
 		case m == 0xDA:
 			next, err = f.progressiveScan(data, seg, next, pc)
-		case m == 0xC4:
-			err = f.parseDHT(seg)
-		case m == 0xDB:
-			err = f.parseDQT(seg)
-		case m == 0xDD:
-			if len(seg) != 2 {
-				return nil, image.Rectangle{}, errFallback
-			}
-			f.restart = int(binary.BigEndian.Uint16(seg))
+		case m == 0xC4, m == 0xDB, m == 0xDD:
+			err = f.parseTable(m, seg)
 		case m >= 0xE0 && m <= 0xEF, m == 0xFE:
 		default:
 			return nil, image.Rectangle{}, errFallback

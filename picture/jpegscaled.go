@@ -594,15 +594,8 @@ func (f *jpegFrame) parse(data []byte) (int, error) {
 		case m == 0xC2:
 			f.progressive = true
 			err = f.parseSOF(seg)
-		case m == 0xC4:
-			err = f.parseDHT(seg)
-		case m == 0xDB:
-			err = f.parseDQT(seg)
-		case m == 0xDD:
-			if len(seg) != 2 {
-				return 0, errFallback
-			}
-			f.restart = int(binary.BigEndian.Uint16(seg))
+		case m == 0xC4, m == 0xDB, m == 0xDD:
+			err = f.parseTable(m, seg)
 		case m == 0xE0:
 			f.jfif = len(seg) >= 5 && string(seg[:5]) == "JFIF\x00"
 		case m == 0xEE:
@@ -689,6 +682,25 @@ func (f *jpegFrame) cmykMode() (byte, bool) {
 		return cmykAdobe, true
 	}
 	return cmykYCCK, true
+}
+
+// parseTable reads a table segment, which may come before any scan: DHT
+// (Huffman tables), DQT (quantisation tables) or DRI (the restart
+// interval).
+func (f *jpegFrame) parseTable(m byte, seg []byte) error {
+	switch m {
+	case 0xC4:
+		return f.parseDHT(seg)
+	case 0xDB:
+		return f.parseDQT(seg)
+	case 0xDD:
+		if len(seg) != 2 {
+			return errFallback
+		}
+		f.restart = int(binary.BigEndian.Uint16(seg))
+		return nil
+	}
+	return errFallback
 }
 
 func (f *jpegFrame) parseDHT(seg []byte) error {
