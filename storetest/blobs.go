@@ -31,10 +31,7 @@ import (
 //   - a call whose context is done before it starts fails with the
 //     context's error and stores nothing.
 func RunBlobs(t *testing.T, open func(t *testing.T) portrait.Blobs) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, b portrait.Blobs)
-	}{
+	for _, tt := range []subtest[portrait.Blobs]{
 		{"RoundTrip", testBlobsRoundTrip},
 		{"Keys", testBlobsKeys},
 		{"PutIdempotent", testBlobsIdempotent},
@@ -44,8 +41,7 @@ func RunBlobs(t *testing.T, open func(t *testing.T) portrait.Blobs) {
 		{"SeekAndSize", testBlobsSeek},
 		{"CallerSlicesNotRetained", testBlobsCallerSlices},
 		{"ContextCanceled", testBlobsContextCanceled},
-	}
-	for _, tt := range tests {
+	} {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
 }

@@ -24,10 +24,7 @@ type ClaimStore interface {
 // portrait.JobClaims implementation must show, on top of its queue and
 // leases. open and closing work as for Run.
 func RunClaims(t *testing.T, open func(t *testing.T) ClaimStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s ClaimStore)
-	}{
+	runStores(t, open, []subtest[ClaimStore]{
 		{"OwnedInstancesOnly", testClaimOwned},
 		{"ClaimedOnce", testClaimOnce},
 		{"ClaimExpires", testClaimExpires},
@@ -35,18 +32,7 @@ func RunClaims(t *testing.T, open func(t *testing.T) ClaimStore) {
 		{"Fair", testClaimFair},
 		{"ConcurrentClaimers", testClaimConcurrent},
 		{"Invalid", testClaimInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 func claim(t *testing.T, s portrait.JobClaims, node string, now time.Time, limit int, ttl time.Duration) []portrait.Job {

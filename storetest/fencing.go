@@ -20,25 +20,11 @@ type FenceStore interface {
 // the lease is current and changes nothing, failing with ErrLeaseLost,
 // once it is not. open and closing work as for Run.
 func RunFencing(t *testing.T, open func(t *testing.T) FenceStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s FenceStore)
-	}{
+	runStores(t, open, []subtest[FenceStore]{
 		{"CurrentLeaseWrites", testFenceCurrent},
 		{"LostLeaseRefused", testFenceLost},
 		{"ExpiredLeaseRefused", testFenceExpired},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // fencedWrites are the writes a lease fences, and what they write to.

@@ -31,10 +31,7 @@ type LeaseStore interface {
 //   - a call whose context is done before it starts fails with the
 //     context's error and changes nothing.
 func RunLeases(t *testing.T, open func(t *testing.T) LeaseStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s LeaseStore)
-	}{
+	runStores(t, open, []subtest[LeaseStore]{
 		{"AcquireAndHold", testLeaseAcquire},
 		{"Race", testLeaseRace},
 		{"ExpiryHandsOver", testLeaseExpiry},
@@ -46,18 +43,7 @@ func RunLeases(t *testing.T, open func(t *testing.T) LeaseStore) {
 		{"RemoveNode", testLeaseRemoveNode},
 		{"InvalidDurations", testLeaseInvalid},
 		{"ContextCanceled", testLeaseContextCanceled},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // slack bounds how far apart two readings of the database's clock taken

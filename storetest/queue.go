@@ -60,10 +60,7 @@ type QueueStore interface {
 //   - a call whose context is canceled before it starts fails with the
 //     context's error and changes nothing.
 func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s QueueStore)
-	}{
+	runStores(t, open, []subtest[QueueStore]{
 		{"FIFO", testQueueFIFO},
 		{"RoundTrip", testQueueRoundTrip},
 		{"CallerSlicesNotRetained", testQueueCallerSlices},
@@ -87,18 +84,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 		{"JobIDsNotReused", testJobIDs},
 		{"ConcurrentProducers", testQueueConcurrent},
 		{"ContextCanceled", testQueueContextCanceled},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // notification returns a notification for instance id whose body is a

@@ -38,10 +38,7 @@ import (
 // for each call; Run closes every store it gets, so open must not, though it
 // may register cleanups of its own (they run after the store is closed).
 func Run(t *testing.T, open func(t *testing.T) portrait.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s portrait.Store)
-	}{
+	runStores(t, open, []subtest[portrait.Store]{
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtUTC", testCreatedAtUTC},
 		{"ListOrderedByID", testListOrdered},
@@ -59,7 +56,18 @@ func Run(t *testing.T, open func(t *testing.T) portrait.Store) {
 		{"Generation", testGeneration},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ContextCanceled", testContextCanceled},
-	}
+	})
+}
+
+// subtest is one named test of a suite on a store of type S.
+type subtest[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runStores runs each test as a subtest of t on a store of its own from
+// open, and closes that store when the subtest ends.
+func runStores[S interface{ Close() error }](t *testing.T, open func(t *testing.T) S, tests []subtest[S]) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
