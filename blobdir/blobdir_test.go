@@ -125,15 +125,6 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("blob not at <dir>/<xx>/<key>: %v", err)
 		}
 	}
-	// Short keys and keys with dots and dashes.
-	for _, key := range []string{"a", "ab", "a.", "a-", "0", "x.y-z.png", "-", strings.Repeat("z", MaxKeyLen)} {
-		if err := d.Put(ctx, key, []byte(key)); err != nil {
-			t.Fatalf("Put(%q): %v", key, err)
-		}
-		if got := readAll(t, d, key); string(got) != key {
-			t.Errorf("Open(%q) read %q", key, got)
-		}
-	}
 	for _, f := range files(t, d.Path()) {
 		if strings.Contains(f, ".tmp-") {
 			t.Errorf("temporary file left behind: %s", f)
@@ -252,85 +243,15 @@ func TestInvalidKeys(t *testing.T) {
 	}
 }
 
-func TestMissing(t *testing.T) {
+// TestDirectoryIsNotABlob: a directory where a blob would be is not a
+// blob. (Missing keys in general are storetest.RunBlobs's.)
+func TestDirectoryIsNotABlob(t *testing.T) {
 	d := open(t)
-	for _, key := range []string{"ab", "abcdef.jpg", "z"} {
-		_, err := d.Open(t.Context(), key)
-		if !errors.Is(err, portrait.ErrNotFound) {
-			t.Errorf("Open(%q) of a missing key: %v, want an error wrapping ErrNotFound", key, err)
-		}
-	}
-	// A directory where a blob would be is not a blob.
 	if err := os.MkdirAll(filepath.Join(d.Path(), "di", "dir"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Open(t.Context(), "dir"); !errors.Is(err, portrait.ErrNotFound) {
 		t.Errorf("Open of a directory: %v, want ErrNotFound", err)
-	}
-}
-
-func TestSeekAndSize(t *testing.T) {
-	d := open(t)
-	data := []byte("0123456789abcdefghij")
-	key := keyOf(data)
-	if err := d.Put(t.Context(), key, data); err != nil {
-		t.Fatal(err)
-	}
-	b, err := d.Open(t.Context(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if b.Size() != int64(len(data)) {
-		t.Errorf("Size() = %d, want %d", b.Size(), len(data))
-	}
-	buf := make([]byte, 4)
-	for _, s := range []struct {
-		offset int64
-		whence int
-		pos    int64
-		want   string
-	}{
-		{10, io.SeekStart, 10, "abcd"},
-		{-4, io.SeekEnd, 16, "ghij"},
-		{-10, io.SeekCurrent, 10, "abcd"},
-		{0, io.SeekStart, 0, "0123"},
-	} {
-		pos, err := b.Seek(s.offset, s.whence)
-		if err != nil || pos != s.pos {
-			t.Fatalf("Seek(%d, %d) = %d, %v; want %d", s.offset, s.whence, pos, err, s.pos)
-		}
-		if _, err := io.ReadFull(b, buf); err != nil || string(buf) != s.want {
-			t.Errorf("after Seek(%d, %d) read %q, %v; want %q", s.offset, s.whence, buf, err, s.want)
-		}
-	}
-	end, err := b.Seek(0, io.SeekEnd)
-	if err != nil || end != b.Size() {
-		t.Errorf("Seek to the end = %d, %v; want %d", end, err, b.Size())
-	}
-	if n, err := b.Read(buf); n != 0 || err != io.EOF {
-		t.Errorf("Read at the end = %d, %v; want 0, EOF", n, err)
-	}
-	if err := b.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-}
-
-func TestContextCanceled(t *testing.T) {
-	d := open(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := d.Put(ctx, "abc", []byte("x")); !errors.Is(err, context.Canceled) {
-		t.Errorf("Put with a canceled context: %v", err)
-	}
-	if _, err := d.Open(t.Context(), "abc"); !errors.Is(err, portrait.ErrNotFound) {
-		t.Errorf("a canceled Put stored the blob: %v", err)
-	}
-	if err := d.Put(t.Context(), "abc", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Open(ctx, "abc"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Open with a canceled context: %v", err)
 	}
 }
 
@@ -373,7 +294,10 @@ func TestOpenSweepsStaleTemporaryFiles(t *testing.T) {
 	}
 }
 
-// TestBlobs runs the suite every portrait.Blobs passes.
+// TestBlobs runs the suite every portrait.Blobs passes: round trips, keys,
+// idempotent and concurrent Puts, invalid and missing keys, Seek and Size,
+// the caller's slices and canceled contexts. The tests above add only what
+// is particular to a directory.
 func TestBlobs(t *testing.T) {
 	storetest.RunBlobs(t, func(t *testing.T) portrait.Blobs { return open(t) })
 }
