@@ -4,14 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portrait-dev/portrait/internal/migration"
 )
 
 // migrationFiles holds the schema migrations. Each file is named
@@ -25,55 +22,7 @@ import (
 var migrationFiles embed.FS
 
 // migrations are the parsed embedded migrations.
-var migrations = mustLoadMigrations()
-
-// migration is one schema change.
-type migration struct {
-	version int
-	name    string // the file name
-	sql     string
-}
-
-func mustLoadMigrations() []migration {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	ms, err := loadMigrations(sub)
-	if err != nil {
-		panic(err)
-	}
-	return ms
-}
-
-// loadMigrations reads the *.sql files at the root of fsys, ordered by
-// version, and checks that the versions run 1, 2, 3… without gaps.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		num, _, ok := strings.Cut(strings.TrimSuffix(path.Base(name), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_description.sql", name)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
-		}
-	}
-	return ms, nil
-}
+var migrations = migration.MustLoad(migrationFiles, "migrations")
 
 // migrationLock is the key of the transaction-level advisory lock that
 // keeps processes migrating the same database apart ("portrait" in ASCII).
@@ -85,7 +34,7 @@ const migrationLock int64 = 0x706f727472616974
 // safe to run from several processes at once: each takes an advisory lock
 // first and then reads the version. It refuses a database whose schema is
 // newer than ms.
-func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration.Migration) error {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("lock: %w", err)
@@ -106,11 +55,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 			return fmt.Errorf("database schema version %d is newer than this program's %d", v, len(ms))
 		}
 		for _, m := range ms[v:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("%s: record version: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("%s: record version: %w", m.Name, err)
 			}
 		}
 		return nil

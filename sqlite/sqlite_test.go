@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/migration"
 	"github.com/portrait-dev/portrait/storetest"
 )
 
@@ -248,7 +249,7 @@ func withExtra(t *testing.T, files map[string]string) fstest.MapFS {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for _, m := range migrations {
-		fsys[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+		fsys[m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
 	}
 	for name, text := range files {
 		fsys[name] = &fstest.MapFile{Data: []byte(text)}
@@ -264,7 +265,7 @@ func TestMigrationAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := fmt.Sprintf("%04d_contacts.sql", len(migrations)+1)
-	ms, err := loadMigrations(withExtra(t, map[string]string{next: `
+	ms, err := migration.Load(withExtra(t, map[string]string{next: `
 		-- Contacts of an instance.
 		CREATE TABLE contacts (
 			id          INTEGER PRIMARY KEY,
@@ -303,7 +304,7 @@ func TestMigrationAtomic(t *testing.T) {
 	db := mustOpen(t, filepath.Join(t.TempDir(), "portrait.db"))
 	ctx := t.Context()
 	next := fmt.Sprintf("%04d_broken.sql", len(migrations)+1)
-	ms, err := loadMigrations(withExtra(t, map[string]string{next: `
+	ms, err := migration.Load(withExtra(t, map[string]string{next: `
 		CREATE TABLE half (id INTEGER PRIMARY KEY);
 		INSERT INTO no_such_table VALUES (1);
 	`}))
@@ -322,27 +323,9 @@ func TestMigrationAtomic(t *testing.T) {
 	}
 }
 
-func TestLoadMigrationsRejects(t *testing.T) {
-	for name, fsys := range map[string]fstest.MapFS{
-		"gap":       {"0001_a.sql": {}, "0003_c.sql": {}},
-		"duplicate": {"0001_a.sql": {}, "0001_b.sql": {}},
-		"no number": {"0001_a.sql": {}, "init.sql": {}},
-		"zero":      {"0000_a.sql": {}, "0001_b.sql": {}},
-		"start":     {"0002_b.sql": {}},
-	} {
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("%s: loadMigrations succeeded", name)
-		}
-	}
-	ms, err := loadMigrations(fstest.MapFS{"0002_b.sql": {}, "0010_j.sql": {}, "0001_a.sql": {},
-		"0003_c.sql": {}, "0004_d.sql": {}, "0005_e.sql": {}, "0006_f.sql": {}, "0007_g.sql": {},
-		"0008_h.sql": {}, "0009_i.sql": {}, "README": {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 10 || ms[9].name != "0010_j.sql" {
-		t.Errorf("loadMigrations ordered %v", ms)
-	}
+// TestEmbeddedMigrations: the migrations are embedded in the program.
+// (migration.Load's checks are tested in its package.)
+func TestEmbeddedMigrations(t *testing.T) {
 	if _, err := fs.Stat(migrationFiles, "migrations/0001_init.sql"); err != nil {
 		t.Errorf("embedded migrations: %v", err)
 	}
