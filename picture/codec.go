@@ -2,6 +2,7 @@ package picture
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,8 +42,7 @@ func (j *job) header() (w, h int, err error) {
 	case JPEG:
 		var f jpegFrame
 		if pos, err := f.parse(j.data); err == nil {
-			j.jpeg = &f
-			j.est.scanStart = pos
+			j.jpeg, j.jpegAt = &f, pos
 			return f.width, f.height, nil
 		}
 		cfg, err := jpeg.DecodeConfig(r)
@@ -120,37 +120,26 @@ func encodeJPEG(m *image.RGBA) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// estimate is the memory one picture holds while it is decoded and
-// scaled, in bytes.
-type estimate struct {
-	decode    int64 // the decoder's output and working memory
-	scale     int64 // the shrink, resample and encode buffers
-	scanStart int   // JPEG: offset of the first scan, for the scaled decoder
-}
-
-func (e estimate) bytes() int64 { return e.decode + e.scale }
-
 // Estimate returns the format of data and the memory, in bytes, that
 // Process would admit it with against a Budget: read from the header
 // only, the size of the decoded form (width × height × bytes per pixel of
 // what the decoder makes, plus its working memory) and of the scaling
 // buffers. Its errors are Process's for the same header.
 func Estimate(data []byte, lim Limits) (Format, int64, error) {
-	j := &job{data: data, max: lim.MaxPixels}
-	if j.max <= 0 {
-		j.max = DefaultMaxPixels
-	}
+	j := newJob(context.Background(), data, lim)
 	for _, s := range []func(*job) error{stepSniff, stepLimits} {
 		if err := s(j); err != nil {
 			return j.format, 0, err
 		}
 	}
-	return j.format, j.est.bytes(), nil
+	return j.format, j.need, nil
 }
 
-// estimate works out the job's estimate from its header.
-func (j *job) estimate() estimate {
-	e := estimate{scanStart: j.est.scanStart}
+// estimate works out, from the job's header, the memory in bytes that the
+// picture holds while it is decoded and scaled: the decoder's output and
+// working memory, and the shrink, resample and encode buffers.
+func (j *job) estimate() int64 {
+	var decode int64
 	px := float64(j.width) * float64(j.height)
 	side := min(j.width, j.height)
 	var perPixel float64 // bytes per source pixel
@@ -169,7 +158,7 @@ func (j *job) estimate() estimate {
 			if len(f.comps) == 4 {
 				chroma++ // black
 			}
-			e.decode = int64(s * s * (1 + chroma))
+			decode = int64(s * s * (1 + chroma))
 			if f.progressive {
 				// The coefficients of the kept blocks, 2 bytes each, and a
 				// 64-bit mask for every other block.
@@ -178,7 +167,7 @@ func (j *job) estimate() estimate {
 				mcus := int64((f.width+8*hmax-1)/(8*hmax)) * int64((f.height+8*vmax-1)/(8*vmax))
 				kept := int64(mx1-mx0) * int64(my1-my0)
 				for _, c := range f.comps {
-					e.decode += int64(c.h*c.v) * (kept*128 + mcus*8)
+					decode += int64(c.h*c.v) * (kept*128 + mcus*8)
 				}
 			}
 			side = (side*n + 7) / 8
@@ -187,7 +176,7 @@ func (j *job) estimate() estimate {
 		}
 	case PNG:
 		if j.png != nil {
-			e.decode = pngEstimate(j.png, side) + int64(len(j.data))
+			decode = pngEstimate(j.png, side) + int64(len(j.data))
 		} else {
 			perPixel = pngBytesPerPixel(j.data)
 		}
@@ -207,16 +196,16 @@ func (j *job) estimate() estimate {
 	case AVIF, HEIC:
 		perPixel = j.heif.bytesPerPixel()
 	}
-	if e.decode == 0 {
-		e.decode = int64(px*perPixel) + int64(len(j.data))
+	if decode == 0 {
+		decode = int64(px*perPixel) + int64(len(j.data))
 	}
 	// Scaling: the box-shrunk picture (m×m RGB), the resampler's ring of
 	// intermediate rows (int32 per channel; a shrink by less than 2 spans
 	// at most 9 rows), the FullSize RGBA picture, the oriented copy and
 	// preview, and the two encoded outputs.
 	m := int64(min(side, 2*FullSize-1)) // the most the shrink can leave
-	e.scale = 3*m*m + 12*FullSize*10 + 3*4*FullSize*FullSize + 64<<10
-	return e
+	scale := 3*m*m + 12*FullSize*10 + 3*4*FullSize*FullSize + 64<<10
+	return decode + scale
 }
 
 // jpegFullBytesPerPixel is what image/jpeg holds per pixel for a JPEG

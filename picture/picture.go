@@ -122,12 +122,12 @@ type job struct {
 
 	need    int64  // estimated bytes held while decoding and scaling
 	release func() // gives need back to the budget; nil when not admitted
-	est     estimate
 
-	webp *webpInfo
-	heif *heifInfo
-	jpeg *jpegFrame // parsed header when the scaled decoder takes it
-	png  *pngInfo   // chunks before the pixels when the streaming decoder takes it
+	webp   *webpInfo
+	heif   *heifInfo
+	jpeg   *jpegFrame // parsed header when the scaled decoder takes it
+	jpegAt int        // where jpeg's parse stopped: the first scan
+	png    *pngInfo   // chunks before the pixels when the streaming decoder takes it
 
 	// Decoded picture: exactly one of planes and img is set. canvas is
 	// the area, in the coordinates of the decoded picture, that stands for
@@ -178,10 +178,7 @@ func Process(data []byte, lim Limits) (Result, error) {
 // in lim.Budget: when ctx ends first, the error wraps ErrBusy and ctx's
 // error. The context does not interrupt a decode once it has started.
 func ProcessContext(ctx context.Context, data []byte, lim Limits) (Result, error) {
-	j := &job{ctx: ctx, data: data, max: lim.MaxPixels, budget: lim.Budget}
-	if j.max <= 0 {
-		j.max = DefaultMaxPixels
-	}
+	j := newJob(ctx, data, lim)
 	defer j.giveBack()
 	for _, s := range steps {
 		if err := s.run(j); err != nil {
@@ -191,20 +188,36 @@ func ProcessContext(ctx context.Context, data []byte, lim Limits) (Result, error
 	return j.res, nil
 }
 
-// admit holds n bytes of the budget for the job, giving back what it held
-// before.
-func (j *job) admit(n int64) error {
+func newJob(ctx context.Context, data []byte, lim Limits) *job {
+	j := &job{ctx: ctx, data: data, max: lim.MaxPixels, budget: lim.Budget}
+	if j.max <= 0 {
+		j.max = DefaultMaxPixels
+	}
+	return j
+}
+
+// admit holds j.need bytes of the budget for the job, giving back what it
+// held before.
+func (j *job) admit() error {
 	j.giveBack()
-	j.need = n
 	if j.budget == nil {
 		return nil
 	}
-	release, err := j.budget.acquire(j.ctx, n)
+	release, err := j.budget.acquire(j.ctx, j.need)
 	if err != nil {
 		return err
 	}
 	j.release = release
 	return nil
+}
+
+// fallBack is for a scaled or streaming decoder that gave up: the
+// general-purpose decoder decides, admitted with the memory that a full
+// decode needs.
+func (j *job) fallBack() error {
+	j.jpeg, j.png = nil, nil
+	j.need = j.estimate()
+	return j.admit()
 }
 
 // giveBack returns the job's bytes to the budget.
@@ -250,7 +263,7 @@ func stepLimits(j *job) error {
 	if err := checkPixels(j.format, j.width, j.height, j.max); err != nil {
 		return err
 	}
-	j.est = j.estimate()
+	j.need = j.estimate()
 	return nil
 }
 
@@ -268,16 +281,16 @@ func stepOrientation(j *job) error {
 }
 
 func stepAdmit(j *job) error {
-	return j.admit(j.est.bytes())
+	return j.admit()
 }
 
 func stepDecode(j *job) error {
 	if j.jpeg != nil {
-		// The scaled decoder handles baseline JPEGs; for anything it
-		// thinks is corrupt the standard decoder decides, with the memory
-		// that a full decode needs.
+		// The scaled decoder handles baseline and progressive JPEGs; for
+		// anything it thinks is corrupt the standard decoder decides, with
+		// the memory that a full decode needs.
 		f := j.jpeg
-		p, canvas, err := f.decodeAny(j.data, j.est.scanStart, scaleFor(min(f.width, f.height), FullSize))
+		p, canvas, err := f.decodeAny(j.data, j.jpegAt, scaleFor(min(f.width, f.height), FullSize))
 		if err == nil {
 			j.planes, j.canvas = p, canvas
 			return nil
@@ -285,9 +298,7 @@ func stepDecode(j *job) error {
 		if errors.Is(err, errJPEGScans) {
 			return corrupt(j.format, err)
 		}
-		j.jpeg = nil
-		j.est = j.estimate()
-		if err := j.admit(j.est.bytes()); err != nil {
+		if err := j.fallBack(); err != nil {
 			return err
 		}
 	}
@@ -301,9 +312,7 @@ func stepDecode(j *job) error {
 			j.mid = mid
 			return nil
 		}
-		j.png = nil
-		j.est = j.estimate()
-		if err := j.admit(j.est.bytes()); err != nil {
+		if err := j.fallBack(); err != nil {
 			return err
 		}
 	}
