@@ -3,7 +3,6 @@ package picture
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -239,44 +238,25 @@ func jpegFullBytesPerPixel(b []byte) float64 {
 // progressive and each component's sampling factors. It returns no
 // components when there is no readable frame header before the scan.
 func jpegSOF(b []byte) (progressive bool, comps [][2]int) {
-	i := 2
-	for i+4 <= len(b) {
-		if b[i] != 0xFF {
-			return false, nil
+	walkJPEGHeader(b, func(m byte, seg []byte) bool {
+		if m < 0xC0 || m > 0xCF || m == 0xC4 || m == 0xC8 || m == 0xCC {
+			return true // not a frame header
 		}
-		m := b[i+1]
-		switch {
-		case m == 0xFF:
-			i++
-			continue
-		case m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7):
-			i += 2
-			continue
-		case m == 0xDA || m == 0xD9:
-			return false, nil
+		if len(seg) < 6 {
+			return false
 		}
-		n := int(binary.BigEndian.Uint16(b[i+2:]))
-		if n < 2 || i+2+n > len(b) {
-			return false, nil
+		nc := int(seg[5])
+		if len(seg) < 6+3*nc {
+			return false
 		}
-		seg := b[i+4 : i+2+n]
-		if m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC {
-			if len(seg) < 6 {
-				return false, nil
-			}
-			nc := int(seg[5])
-			if len(seg) < 6+3*nc {
-				return false, nil
-			}
-			for c := 0; c < nc; c++ {
-				f := seg[7+3*c]
-				comps = append(comps, [2]int{max(int(f>>4), 1), max(int(f&15), 1)})
-			}
-			return m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE, comps
+		for c := 0; c < nc; c++ {
+			f := seg[7+3*c]
+			comps = append(comps, [2]int{max(int(f>>4), 1), max(int(f&15), 1)})
 		}
-		i += 2 + n
-	}
-	return false, nil
+		progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE
+		return false
+	})
+	return progressive, comps
 }
 
 // pngBytesPerPixel is the size of the pixel image/png decodes a PNG

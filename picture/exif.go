@@ -30,10 +30,25 @@ func orientationOf(f Format, data []byte) int {
 // jpegOrientation walks the JPEG segments before the first scan and reads
 // the orientation from the first APP1 segment that holds EXIF.
 func jpegOrientation(b []byte) int {
+	o := orientNormal
+	walkJPEGHeader(b, func(m byte, seg []byte) bool {
+		if m == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			o = exifOrientation(seg[6:])
+			return false
+		}
+		return true
+	})
+	return o
+}
+
+// walkJPEGHeader calls fn with the marker and the segment of each
+// segment of a JPEG before its first scan, while fn returns true. It
+// stops quietly at SOS, EOI and anything malformed.
+func walkJPEGHeader(b []byte, fn func(m byte, seg []byte) bool) {
 	i := 2 // after SOI
 	for i+4 <= len(b) {
 		if b[i] != 0xFF {
-			return orientNormal
+			return
 		}
 		m := b[i+1]
 		switch {
@@ -43,20 +58,18 @@ func jpegOrientation(b []byte) int {
 		case m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7): // no length
 			i += 2
 			continue
-		case m == 0xDA || m == 0xD9: // SOS, EOI: no EXIF after this
-			return orientNormal
+		case m == 0xDA || m == 0xD9: // SOS, EOI
+			return
 		}
 		n := int(binary.BigEndian.Uint16(b[i+2:]))
 		if n < 2 || i+2+n > len(b) {
-			return orientNormal
+			return
 		}
-		seg := b[i+4 : i+2+n]
-		if m == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
-			return exifOrientation(seg[6:])
+		if !fn(m, b[i+4:i+2+n]) {
+			return
 		}
 		i += 2 + n
 	}
-	return orientNormal
 }
 
 // webpOrientation reads the orientation from the EXIF chunk of a WebP
