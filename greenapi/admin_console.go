@@ -27,9 +27,9 @@ type Admin struct {
 	Auth *adminauth.Auth
 	// Engines are the engines of this server, in the order to offer them.
 	Engines []EngineInfo
-	// Notifications reports an instance's notification queue; nil answers
-	// 404 for it.
-	Notifications NotificationStatus
+	// Notifications reports an instance's notification queue and makes
+	// test notifications; nil answers 404 for both.
+	Notifications Notifications
 	// WebhookTimeout bounds a test notification (at most
 	// adminMaxTestTimeout); 0 means adminMaxTestTimeout.
 	WebhookTimeout time.Duration
@@ -47,10 +47,12 @@ type EngineInfo struct {
 	Credential bool `json:"credential,omitempty"`
 }
 
-// NotificationStatus reports an instance's notification queue; the
-// notify.Hub is one.
-type NotificationStatus interface {
+// Notifications is what the admin API needs of the notifications: an
+// instance's queue, and the body of a test notification shaped as every
+// notification is. The notify.Hub is one.
+type Notifications interface {
 	Status(ctx context.Context, id portrait.InstanceID) (notify.Status, error)
+	TestNotification(l portrait.Handle, message string) ([]byte, error)
 }
 
 // engine returns the EngineInfo of name; zero when there is none.
@@ -178,6 +180,12 @@ type adminAttemptReply struct {
 	RetryAt   *time.Time `json:"retryAt,omitempty"`
 }
 
+// noNotifications answers the notification routes of a server without
+// notifications.
+func noNotifications() *apiError {
+	return newError(http.StatusNotFound, "Not Found: this server reports no notification queues")
+}
+
 // adminNotifications reports an instance's notification queue: GET
 // /admin/instances/{id}/notifications.
 func (s *Server) adminNotifications(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +194,7 @@ func (s *Server) adminNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Admin.Notifications == nil {
-		s.fail(w, r, newError(http.StatusNotFound, "Not Found: this server reports no notification queues"))
+		s.fail(w, r, noNotifications())
 		return
 	}
 	st, err := s.Admin.Notifications.Status(r.Context(), h.ID())
@@ -235,9 +243,6 @@ type adminWebhookTestReply struct {
 	Error string `json:"error,omitempty"`
 }
 
-// testNotification is the typeWebhook of a test notification.
-const testNotification = "testNotification"
-
 // adminWebhookTest posts a test notification to an instance's webhook now
 // and reports the receiver's answer: POST
 // /admin/instances/{id}/webhook-test, with an optional body
@@ -248,6 +253,10 @@ const testNotification = "testNotification"
 func (s *Server) adminWebhookTest(w http.ResponseWriter, r *http.Request) {
 	h, ok := s.adminInstanceOf(w, r)
 	if !ok {
+		return
+	}
+	if s.Admin.Notifications == nil {
+		s.fail(w, r, noNotifications())
 		return
 	}
 	body, e := readJSONBody(w, r)
@@ -280,37 +289,12 @@ func (s *Server) adminWebhookTest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, validation("the instance has no webhookUrl: set one (setSettings, or the console's settings) before sending a test notification"))
 		return
 	}
-	note, err := json.Marshal(adminTestEnvelope{
-		TypeWebhook:  testNotification,
-		InstanceData: adminInstanceData{IDInstance: int64(h.ID()), Wid: h.Account().Wid, TypeInstance: h.Type()},
-		Timestamp:    s.cfg.Now().Unix(),
-		Test:         adminTestMessage{Message: "A test notification sent from portrait's console; nothing happened to the instance."},
-	})
+	note, err := s.Admin.Notifications.TestNotification(h, "A test notification sent from portrait's console; nothing happened to the instance.")
 	if err != nil {
 		s.fail(w, r, internal(err, "the test notification could not be made"))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.postTest(r.Context(), target, token, note))
-}
-
-// adminTestEnvelope is a test notification, shaped as GREEN-API's: typeWebhook,
-// instanceData, timestamp, then the type's own field.
-type adminTestEnvelope struct {
-	TypeWebhook  string            `json:"typeWebhook"`
-	InstanceData adminInstanceData `json:"instanceData"`
-	Timestamp    int64             `json:"timestamp"`
-	Test         adminTestMessage  `json:"testNotification"`
-}
-
-// adminInstanceData is a notification's instanceData.
-type adminInstanceData struct {
-	IDInstance   int64                 `json:"idInstance"`
-	Wid          string                `json:"wid"`
-	TypeInstance portrait.InstanceType `json:"typeInstance"`
-}
-
-type adminTestMessage struct {
-	Message string `json:"message"`
 }
 
 // postTest posts body to target as the notification sender posts (the same
@@ -323,15 +307,10 @@ func (s *Server) postTest(ctx context.Context, target, token string, body []byte
 	client := s.webhookGuard.Client(timeout, 5)
 	defer client.CloseIdleConnections()
 	var out adminWebhookTestReply
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	req, err := notify.NewWebhookRequest(ctx, target, token, body)
 	if err != nil {
 		out.Error = "the webhookUrl is not a usable URL"
 		return out
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "portrait-webhook")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
