@@ -402,16 +402,7 @@ func (s *Server) adminInstance(w http.ResponseWriter, r *http.Request) {
 
 // adminQR is the qr method for the console.
 func (s *Server) adminQR(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.adminInstanceOf(w, r)
-	if !ok {
-		return
-	}
-	reply, e := qrOf(r.Context(), h)
-	if e != nil {
-		s.fail(w, r, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, reply)
+	s.adminMethod("qr")(w, r)
 }
 
 // adminProfilePicture sets the account's own picture from the console: a
