@@ -63,9 +63,8 @@ type Auth struct {
 	now         func() time.Time
 
 	mu      sync.Mutex
-	hash    [sha256.Size]byte
-	known   bool      // hash holds a token's SHA-256
-	checked time.Time // when file was last read
+	hash    [sha256.Size]byte // the admin token's
+	checked time.Time         // when file was last read
 }
 
 // New returns the Auth for opts. With neither a token nor a readable
@@ -84,7 +83,7 @@ func New(opts Options) (*Auth, error) {
 		now:         opts.Now,
 	}
 	if opts.Token != "" {
-		a.hash, a.known = sha256.Sum256([]byte(opts.Token)), true
+		a.hash = sha256.Sum256([]byte(opts.Token))
 		return a, nil
 	}
 	a.file = opts.TokenFile
@@ -92,34 +91,34 @@ func New(opts Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.hash, a.known, a.checked = hash, true, opts.Now()
+	a.hash, a.checked = hash, opts.Now()
 	return a, nil
 }
 
 // current returns the token's SHA-256, re-reading the token file (65
 // bytes) at most once per reloadEvery. A file that cannot be read keeps the
 // hash last read.
-func (a *Auth) current() ([sha256.Size]byte, bool) {
+func (a *Auth) current() [sha256.Size]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.file == "" {
-		return a.hash, a.known
+		return a.hash
 	}
 	now := a.now()
 	if now.Sub(a.checked) < a.reloadEvery && !now.Before(a.checked) {
-		return a.hash, a.known
+		return a.hash
 	}
 	a.checked = now
 	hash, err := readTokenFile(a.file)
 	if err != nil {
-		return a.hash, a.known
+		return a.hash
 	}
 	if hash != a.hash {
 		// A new token: whoever signed in with the old one is signed out.
 		a.Sessions.Clear()
 		a.hash = hash
 	}
-	return a.hash, a.known
+	return a.hash
 }
 
 // TokenMatches compares a presented token with the admin token in
@@ -128,9 +127,8 @@ func (a *Auth) TokenMatches(presented string) bool {
 	if a == nil {
 		return false
 	}
-	want, ok := a.current()
-	got := sha256.Sum256([]byte(presented))
-	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	want, got := a.current(), sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }
 
 // Authorized reports whether r carries the admin token (as
