@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,4 +61,22 @@ func TestLimitPerClient(t *testing.T) {
 		t.Fatal("no slot came back after a connection closed")
 	}
 	srvB.Close()
+}
+
+// TestReadyFailsWithoutDisk: readiness fails, saying why, when the data
+// directory does not accept a write.
+func TestReadyFailsWithoutDisk(t *testing.T) {
+	dir := t.TempDir()
+	d, err := openData(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.db.Close()
+	if err := ready(context.Background(), d); err != nil {
+		t.Fatalf("a writable data directory: %v", err)
+	}
+	d.disk = filepath.Join(dir, "portrait.db", "not-a-directory") // a file's child: no write can succeed
+	if err := ready(context.Background(), d); err == nil || !strings.Contains(err.Error(), "data directory does not accept writes") {
+		t.Errorf("an unwritable data directory: %v", err)
+	}
 }
