@@ -209,7 +209,7 @@ func (s *session) saw(user, chat int64) {
 // Bot API as documented today; users' pictures never.
 func (s *session) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
 	if len(jpeg) == 0 {
-		return "", fmt.Errorf("%w: MAX's %s offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported, map[string]string{"max": "web protocol", "maxbot": "Bot API"}["maxbot"])
+		return "", fmt.Errorf("%w: MAX's Bot API offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported)
 	}
 	id, err := s.setPicture(ctx, chat, jpeg)
 	if err != nil {
@@ -232,9 +232,6 @@ func (s *session) setPicture(ctx context.Context, target portrait.ChatID, jpeg [
 	}
 	if target.Kind() != portrait.KindGroup {
 		return "", fmt.Errorf("%w: a bot can change the pictures of groups only", portrait.ErrUnsupported)
-	}
-	if len(jpeg) == 0 {
-		return "", errors.New("no picture to set")
 	}
 	n, err := strconv.ParseInt(target.String(), 10, 64)
 	if err != nil {

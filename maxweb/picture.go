@@ -111,7 +111,7 @@ func findContact(cs []contact, id string) (contact, bool) {
 // used: MAX makes its own sizes.
 func (s *session) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
 	if len(jpeg) == 0 {
-		return "", fmt.Errorf("%w: MAX's %s offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported, map[string]string{"max": "web protocol", "maxbot": "Bot API"}["max"])
+		return "", fmt.Errorf("%w: MAX's web protocol offers no way to remove a picture that portrait knows of", portrait.ErrUnsupported)
 	}
 	id, err := s.setPicture(ctx, chat, jpeg)
 	if err != nil {
@@ -129,9 +129,6 @@ func (s *session) setPicture(ctx context.Context, chat portrait.ChatID, jpeg []b
 	if err != nil {
 		return "", err
 	}
-	if len(jpeg) == 0 {
-		return "", errors.New("no picture to set")
-	}
 	switch {
 	case chat.IsZero() || (chat.Kind() == portrait.KindContact && chat.String() == own):
 		return s.setOwn(ctx, c, own, jpeg)
@@ -145,19 +142,18 @@ func (s *session) setPicture(ctx context.Context, chat portrait.ChatID, jpeg []b
 	return "", fmt.Errorf("%w: only the pictures of groups and of the account itself can be set", portrait.ErrUnsupported)
 }
 
-// uploadPhoto gets an upload address and uploads jpeg to it.
-func (s *session) uploadPhoto(ctx context.Context, c *conn, profile bool) func([]byte) (string, error) {
-	return func(jpeg []byte) (string, error) {
-		payload, err := c.call(ctx, opPhotoUpload, map[string]any{"count": 1, "profile": profile})
-		if err != nil {
-			return "", fmt.Errorf("asking for an upload address: %w", err)
-		}
-		url, err := parseUploadURL(payload)
-		if err != nil {
-			return "", err
-		}
-		return s.e.upload(ctx, url, jpeg)
+// uploadPhoto gets an upload address (for the profile or a chat) and
+// uploads jpeg to it.
+func (s *session) uploadPhoto(ctx context.Context, c *conn, profile bool, jpeg []byte) (string, error) {
+	payload, err := c.call(ctx, opPhotoUpload, map[string]any{"count": 1, "profile": profile})
+	if err != nil {
+		return "", fmt.Errorf("asking for an upload address: %w", err)
 	}
+	url, err := parseUploadURL(payload)
+	if err != nil {
+		return "", err
+	}
+	return s.e.upload(ctx, url, jpeg)
 }
 
 func (s *session) setOwn(ctx context.Context, c *conn, own string, jpeg []byte) (string, error) {
@@ -167,7 +163,7 @@ func (s *session) setOwn(ctx context.Context, c *conn, own string, jpeg []byte) 
 	if first == "" {
 		return "", errors.New("the profile's first name is not known, and MAX needs it to change the picture")
 	}
-	token, err := s.uploadPhoto(ctx, c, true)(jpeg)
+	token, err := s.uploadPhoto(ctx, c, true, jpeg)
 	if err != nil {
 		return "", setError(err)
 	}
@@ -196,7 +192,7 @@ func (s *session) setOwn(ctx context.Context, c *conn, own string, jpeg []byte) 
 // setGroup sets a group's picture with the chat update opcode 55 {chatId,
 // photoToken}: EXPERIMENTAL, no public client shows this call.
 func (s *session) setGroup(ctx context.Context, c *conn, own string, n int64, jpeg []byte) (string, error) {
-	token, err := s.uploadPhoto(ctx, c, false)(jpeg)
+	token, err := s.uploadPhoto(ctx, c, false, jpeg)
 	if err != nil {
 		return "", setError(err)
 	}
