@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/internal/outbox"
+	"github.com/portrait-dev/portrait/internal/sessions"
 )
 
 // session is an open instance on the maxbot engine: the bot token, and a
@@ -143,7 +143,7 @@ func (s *session) check(token string) (time.Duration, bool) {
 		return 0, false
 	}
 	s.failures++
-	d := backoff(s.e.opts.RetryMin, s.e.opts.RetryMax, s.failures)
+	d := sessions.Backoff(s.e.opts.RetryMin, s.e.opts.RetryMax, s.failures)
 	s.log.Warn("maxbot: cannot check the bot token; will retry", "retryIn", d, "err", err)
 	return d, true
 }
@@ -176,15 +176,6 @@ func (s *session) setToken(token string) {
 		s.setStateLocked(portrait.StateStarting)
 	}
 	s.wake()
-}
-
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
-	return min(max(d, lo), hi)
 }
 
 // State returns the current state.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"time"
 
@@ -308,13 +307,8 @@ func (e *Engine) newHTTPClient() *http.Client {
 	}
 }
 
-// backoff returns the wait before attempt n+1 after n failed ones:
-// ReconnectMin doubling up to ReconnectMax, ±25 % jitter.
+// backoff returns the wait before connection attempt n+1 after n failed
+// ones (sessions.Backoff between ReconnectMin and ReconnectMax).
 func (e *Engine) backoff(n int) time.Duration {
-	d := e.opts.ReconnectMin
-	for i := 1; i < n && d < e.opts.ReconnectMax; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(d) * (0.75 + mrand.Float64()/2))
-	return min(max(d, e.opts.ReconnectMin), e.opts.ReconnectMax)
+	return sessions.Backoff(e.opts.ReconnectMin, e.opts.ReconnectMax, n)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -333,13 +332,7 @@ func (e *Engine) realClient(ctx context.Context, jid types.JID, log *slog.Logger
 }
 
 // backoff returns the wait before connection attempt n+1 after n failed
-// ones: ReconnectMin doubling up to ReconnectMax, with ±25 % jitter so that
-// many instances do not reconnect in step.
+// ones (sessions.Backoff between ReconnectMin and ReconnectMax).
 func (e *Engine) backoff(n int) time.Duration {
-	d := e.opts.ReconnectMin
-	for i := 1; i < n && d < e.opts.ReconnectMax; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
-	return min(max(d, e.opts.ReconnectMin), e.opts.ReconnectMax)
+	return sessions.Backoff(e.opts.ReconnectMin, e.opts.ReconnectMax, n)
 }

@@ -6,7 +6,9 @@ package sessions
 
 import (
 	"errors"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/portrait-dev/portrait"
 )
@@ -99,3 +101,15 @@ func (Discard) StateChanged(portrait.InstanceID, portrait.State) {}
 
 // PictureChanged drops the event.
 func (Discard) PictureChanged(portrait.InstanceID, portrait.PictureChange) {}
+
+// Backoff returns the wait before attempt n+1 after n failed ones: lo
+// doubling up to hi, with ±25 % jitter so that many instances do not retry
+// in step, and never outside [lo, hi].
+func Backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+	return min(max(d, lo), hi)
+}

@@ -3,6 +3,7 @@ package sessions
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 type fake struct {
@@ -46,5 +47,20 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, err := r.Open(2, func() *fake { t.Fatal("started after CloseAll"); return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Open after CloseAll = %v, want ErrClosed", err)
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	lo, hi := time.Second, 2*time.Minute
+	for n := 1; n < 40; n++ {
+		if d := Backoff(lo, hi, n); d < lo || d > hi {
+			t.Fatalf("Backoff(%d) = %v, outside [%v, %v]", n, d, lo, hi)
+		}
+	}
+	if d := Backoff(lo, hi, 1); d > lo*5/4 {
+		t.Fatalf("Backoff(1) = %v, want about %v", d, lo)
+	}
+	if d := Backoff(lo, hi, 30); d < 90*time.Second {
+		t.Fatalf("Backoff(30) = %v, want near the maximum", d)
 	}
 }
