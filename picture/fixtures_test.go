@@ -102,6 +102,16 @@ func twoFrameGIF(t testing.TB, w, h int) []byte {
 	return b.Bytes()
 }
 
+// runTool runs a command that makes fixtures, failing t with its output
+// when it fails.
+func runTool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
 func TestFixtures(t *testing.T) {
 	if !*fixturesFlag {
 		t.Skip("run with -fixtures to regenerate the fixtures")
@@ -116,13 +126,6 @@ func TestFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 		return p
-	}
-	run := func(name string, args ...string) {
-		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
 	}
 	td := "testdata"
 	for _, d := range []string{"jpeg", "webp"} {
@@ -149,29 +152,29 @@ func TestFixtures(t *testing.T) {
 	} {
 		args = append([]string{"-quality", "90"}, args...)
 		args = append(args, "-outfile", filepath.Join(td, name), photoPPM)
-		run("cjpeg", args...)
+		runTool(t, "cjpeg", args...)
 	}
 
 	// Quadrant pictures: progressive JPEG, CMYK JPEG, lossy WebP.
 	quad := quadrants(160, 120)
 	quadPPM := write(tmp, "quad.ppm", ppm(quad))
 	quadPNG := write(tmp, "quad.png", pngBytes(t, quad))
-	run("cjpeg", "-quality", "90", "-progressive", "-outfile", filepath.Join(td, "quad-progressive.jpg"), quadPPM)
-	run("convert-im6.q16", quadPNG, "-strip", "-colorspace", "CMYK", "-quality", "95", filepath.Join(td, "quad-cmyk.jpg"))
-	run("cwebp", "-quiet", "-q", "90", quadPNG, "-o", filepath.Join(td, "webp/quad-lossy.webp"))
+	runTool(t, "cjpeg", "-quality", "90", "-progressive", "-outfile", filepath.Join(td, "quad-progressive.jpg"), quadPPM)
+	runTool(t, "convert-im6.q16", quadPNG, "-strip", "-colorspace", "CMYK", "-quality", "95", filepath.Join(td, "quad-cmyk.jpg"))
+	runTool(t, "cwebp", "-quiet", "-q", "90", quadPNG, "-o", filepath.Join(td, "webp/quad-lossy.webp"))
 
 	// Transparent bands as WebP, lossless and lossy.
 	alphaPNG := write(tmp, "alpha.png", pngBytes(t, alphaBands()))
-	run("cwebp", "-quiet", "-lossless", alphaPNG, "-o", filepath.Join(td, "webp/alpha-lossless.webp"))
-	run("cwebp", "-quiet", "-q", "90", "-alpha_q", "100", alphaPNG, "-o", filepath.Join(td, "webp/alpha-lossy.webp"))
+	runTool(t, "cwebp", "-quiet", "-lossless", alphaPNG, "-o", filepath.Join(td, "webp/alpha-lossless.webp"))
+	runTool(t, "cwebp", "-quiet", "-q", "90", "-alpha_q", "100", alphaPNG, "-o", filepath.Join(td, "webp/alpha-lossy.webp"))
 
 	// The stored pixels of a 64×48 quadrant picture for each orientation.
 	for o := 1; o <= 8; o++ {
 		p := write(tmp, fmt.Sprintf("stored-%d.png", o), pngBytes(t, storedAs(quadrants(64, 48), o)))
-		run("cwebp", "-quiet", "-lossless", p, "-o", filepath.Join(td, fmt.Sprintf("webp/stored-%d.webp", o)))
+		runTool(t, "cwebp", "-quiet", "-lossless", p, "-o", filepath.Join(td, fmt.Sprintf("webp/stored-%d.webp", o)))
 	}
 
-	writeFuzzSeeds(t, tmp, run)
+	writeFuzzSeeds(t, tmp)
 }
 
 // corpusEntry formats one input in the "go test fuzz v1" format.
@@ -181,7 +184,7 @@ func corpusEntry(b []byte) []byte {
 
 // writeFuzzSeeds writes the seed corpora of FuzzProcess and
 // FuzzOrientation.
-func writeFuzzSeeds(t *testing.T, tmp string, run func(string, ...string)) {
+func writeFuzzSeeds(t *testing.T, tmp string) {
 	seeds := map[string][]byte{}
 	small := quadrants(24, 16)
 	jpg := encodeJPEGTest(t, small, 80)
@@ -201,7 +204,7 @@ func writeFuzzSeeds(t *testing.T, tmp string, run func(string, ...string)) {
 		"jpeg-restart":     {"-restart", "1B", "-sample", "2x1"},
 	} {
 		out := filepath.Join(tmp, name+".jpg")
-		run("cjpeg", append(args, "-outfile", out, smallPPM)...)
+		runTool(t, "cjpeg", append(args, "-outfile", out, smallPPM)...)
 		b, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
@@ -233,7 +236,7 @@ func writeFuzzSeeds(t *testing.T, tmp string, run func(string, ...string)) {
 		"webp-lossless": {"-lossless"},
 	} {
 		out := filepath.Join(tmp, name+".webp")
-		run("cwebp", append(args, "-quiet", p, "-o", out)...)
+		runTool(t, "cwebp", append(args, "-quiet", p, "-o", out)...)
 		b, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)

@@ -6,9 +6,7 @@ import (
 	"image"
 	"image/color"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -32,13 +30,6 @@ func TestFormatFixtures(t *testing.T) {
 		}
 		return p
 	}
-	run := func(name string, args ...string) {
-		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
 	td := func(name string) string {
 		p := filepath.Join("testdata", name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -50,8 +41,8 @@ func TestFormatFixtures(t *testing.T) {
 	// A lossy WebP photo and libwebp's own decode of it (without "fancy"
 	// chroma upsampling, which is what portrait does too).
 	photoPNG := write("photo.png", pngBytes(t, photoRGBA(96, 80)))
-	run("cwebp", "-quiet", "-q", "90", photoPNG, "-o", td("webp/photo-lossy.webp"))
-	run("dwebp", "-quiet", "-nofancy", td("webp/photo-lossy.webp"), "-o", td("webp/photo-lossy-dwebp.png"))
+	runTool(t, "cwebp", "-quiet", "-q", "90", photoPNG, "-o", td("webp/photo-lossy.webp"))
+	runTool(t, "dwebp", "-quiet", "-nofancy", td("webp/photo-lossy.webp"), "-o", td("webp/photo-lossy-dwebp.png"))
 
 	// Progressive JPEGs of the photo in other layouts, for the scaled
 	// decoder (needs cjpeg from libjpeg-turbo-progs).
@@ -63,12 +54,12 @@ func TestFormatFixtures(t *testing.T) {
 		"jpeg/progressive-restart.jpg": {"-restart", "2B"},
 	} {
 		args = append([]string{"-quality", "90", "-progressive"}, args...)
-		run("cjpeg", append(args, "-outfile", td(name), photoPPM)...)
+		runTool(t, "cjpeg", append(args, "-outfile", td(name), photoPPM)...)
 	}
 
 	// A CMYK JPEG large enough to be shrunk (needs convert-im6.q16 from
 	// imagemagick).
-	run("convert-im6.q16", write("gradient.png", pngBytes(t, gradient(1300, 1290))), "-strip",
+	runTool(t, "convert-im6.q16", write("gradient.png", pngBytes(t, gradient(1300, 1290))), "-strip",
 		"-colorspace", "CMYK", "-quality", "75", td("jpeg/cmyk-gradient.jpg"))
 
 	// An animation whose first frame is the quadrants and second blue.
@@ -79,7 +70,7 @@ func TestFormatFixtures(t *testing.T) {
 		blue.Pix[i], blue.Pix[i+1], blue.Pix[i+2] = 0, 0, 255
 	}
 	bluePNG := write("blue.png", pngBytes(t, blue))
-	run("img2webp", "-loop", "0", "-lossy", "-q", "90", quadPNG, bluePNG, "-o", td("webp/animated.webp"))
+	runTool(t, "img2webp", "-loop", "0", "-lossy", "-q", "90", quadPNG, bluePNG, "-o", td("webp/animated.webp"))
 
 	// AVIF: plain, 10-bit, with each transformation, with alpha.
 	alphaPNG := write("alpha.png", pngBytes(t, alphaBands()))
@@ -91,11 +82,11 @@ func TestFormatFixtures(t *testing.T) {
 		"avif/quad-imir1.avif": {"--min", "8", "--max", "16", "-y", "420", "--imir", "1", quadPNG},
 		"avif/alpha.avif":      {"--min", "8", "--max", "16", "-y", "420", alphaPNG},
 	} {
-		run("avifenc", append(append([]string{"-j", "1", "-s", "8"}, args...), td(name))...)
+		runTool(t, "avifenc", append(append([]string{"-j", "1", "-s", "8"}, args...), td(name))...)
 	}
 	// HEIC: plain, limited range, with alpha.
-	run("heif-enc", "-q", "90", "-o", td("heic/quad.heic"), quadPNG)
-	run("heif-enc", "-q", "90", "-o", td("heic/alpha.heic"), write("alpha2.png", pngBytes(t, doubled(alphaBands()))))
+	runTool(t, "heif-enc", "-q", "90", "-o", td("heic/quad.heic"), quadPNG)
+	runTool(t, "heif-enc", "-q", "90", "-o", td("heic/alpha.heic"), write("alpha2.png", pngBytes(t, doubled(alphaBands()))))
 
 	writeFormatFuzzSeeds(t)
 }
