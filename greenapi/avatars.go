@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait"
@@ -87,20 +88,10 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	if e != nil {
 		return e
 	}
-	raw, field := up.fields["groupId"], "groupId"
-	if raw == "" {
-		raw, field = up.fields["chatId"], "chatId"
-	}
-	if raw == "" {
-		return validation("'groupId' is required: send the group id as the multipart field 'groupId' (or 'chatId')")
-	}
-	group, err := portrait.ParseChatID(q.h.Type(), raw)
-	if err != nil {
-		var ce *portrait.ChatIDError
-		if errors.As(err, &ce) {
-			return validation("'%s' %s", field, groupFormat(q.h.Type()))
-		}
-		return validation("%v", err)
+	group, e := parseGroup(q.h.Type(), up.fields["groupId"], up.fields["chatId"],
+		"send the group id as the multipart field 'groupId' (or 'chatId')")
+	if e != nil {
+		return e
 	}
 	fail := func(reason string) *apiError {
 		writeJSON(q.w, http.StatusOK, setGroupPictureReply{Reason: reason})
@@ -118,18 +109,9 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 		return fail(reasonTimedOut)
 	}
 	av, err := s.Avatars.Set(q.ctx(), q.h, group, portrait.ChatID{}, up.file)
-	switch {
-	case err == nil:
+	if err == nil {
 		writeJSON(q.w, http.StatusOK, setGroupPictureReply{SetGroupPicture: true, URLAvatar: &av.URL})
 		return nil
-	case errors.Is(err, portrait.ErrUpstreamRateLimit):
-		return fail(msgRateOverlimit)
-	case errors.Is(err, portrait.ErrGroupNotFound):
-		return fail(reasonTimedOut)
-	case errors.Is(err, portrait.ErrNotGroupMember):
-		return fail(portrait.ErrNotGroupMember.Error())
-	case errors.Is(err, portrait.ErrNotGroupAdmin):
-		return fail(portrait.ErrNotGroupAdmin.Error())
 	}
 	if reason, ok := refusal(err); ok {
 		return fail(reason)
@@ -137,18 +119,43 @@ func (s *Server) setGroupPicture(q *request) *apiError {
 	return engineError(err, "set the picture of group "+group.String())
 }
 
-// refusal is the reason of a set…Picture reply of false, when err is the
-// messenger's refusal rather than a failure: its rate limit, a change it
-// refused (its text says why, as the engine words it for people), or one it
-// cannot make.
+// refusal is the reason of a set…/remove…Picture reply of false, when err
+// is the messenger's refusal rather than a failure: its rate limit, an
+// unknown group (GREEN-API's "Timed Out"), the account not being a member
+// or an admin, a change it refused (its text says why, as the engine words
+// it for people), or one it cannot make.
 func refusal(err error) (string, bool) {
 	switch {
 	case errors.Is(err, portrait.ErrUpstreamRateLimit):
 		return msgRateOverlimit, true
+	case errors.Is(err, portrait.ErrGroupNotFound):
+		return reasonTimedOut, true
+	case errors.Is(err, portrait.ErrNotGroupMember):
+		return portrait.ErrNotGroupMember.Error(), true
+	case errors.Is(err, portrait.ErrNotGroupAdmin):
+		return portrait.ErrNotGroupAdmin.Error(), true
 	case errors.Is(err, portrait.ErrRefused), errors.Is(err, portrait.ErrUnsupported):
 		return err.Error(), true
 	}
 	return "", false
+}
+
+// parseGroup reads the group of a group method from its groupId (WhatsApp's
+// name) or chatId (MAX's name); how says how to send it when neither is
+// there.
+func parseGroup(t portrait.InstanceType, groupID, chatID, how string) (portrait.ChatID, *apiError) {
+	raw, field := strings.TrimSpace(groupID), "groupId"
+	if raw == "" {
+		raw, field = strings.TrimSpace(chatID), "chatId"
+	}
+	if raw == "" {
+		return portrait.ChatID{}, validation("'groupId' is required: %s", how)
+	}
+	group, err := portrait.ParseChatID(t, raw)
+	if err != nil {
+		return portrait.ChatID{}, validation("'%s' %s", field, groupFormat(t))
+	}
+	return group, nil
 }
 
 // reasonTimedOut is GREEN-API's reason for an unknown or wrong group id.
@@ -218,16 +225,9 @@ func (s *Server) removeGroupPicture(q *request) *apiError {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return validation(`the request body must be {"groupId": "120363043968066561@g.us"} (or "chatId")`)
 	}
-	raw, field := in.GroupID, "groupId"
-	if raw == "" {
-		raw, field = in.ChatID, "chatId"
-	}
-	if raw == "" {
-		return validation("'groupId' is required: the group whose picture to remove (or 'chatId')")
-	}
-	group, err := portrait.ParseChatID(q.h.Type(), raw)
-	if err != nil {
-		return validation("'%s' %s", field, groupFormat(q.h.Type()))
+	group, e := parseGroup(q.h.Type(), in.GroupID, in.ChatID, "the group whose picture to remove (or 'chatId')")
+	if e != nil {
+		return e
 	}
 	fail := func(reason string) *apiError {
 		writeJSON(q.w, http.StatusOK, removeGroupPictureReply{Reason: reason})
@@ -236,27 +236,14 @@ func (s *Server) removeGroupPicture(q *request) *apiError {
 	if group.Kind() != portrait.KindGroup {
 		return fail(reasonTimedOut)
 	}
-	err = s.Avatars.Remove(q.ctx(), q.h, group, portrait.ChatID{})
-	switch {
-	case err == nil:
+	err := s.Avatars.Remove(q.ctx(), q.h, group, portrait.ChatID{})
+	if err == nil {
 		s.Notify.PictureChanged(q.h, portrait.PictureChange{Chat: group, Kind: portrait.SubjectGroup, Removed: true, At: s.cfg.Now()})
 		writeJSON(q.w, http.StatusOK, removeGroupPictureReply{RemoveGroupPicture: true})
 		return nil
-	case errors.Is(err, portrait.ErrGroupNotFound):
-		return fail(reasonTimedOut)
-	case errors.Is(err, portrait.ErrNotGroupMember), errors.Is(err, portrait.ErrNotGroupAdmin):
-		return fail(groupRefusal(err))
 	}
 	if reason, ok := refusal(err); ok {
 		return fail(reason)
 	}
 	return engineError(err, "remove the picture of group "+group.String())
-}
-
-// groupRefusal is the reason for a group change the account may not make.
-func groupRefusal(err error) string {
-	if errors.Is(err, portrait.ErrNotGroupMember) {
-		return portrait.ErrNotGroupMember.Error()
-	}
-	return portrait.ErrNotGroupAdmin.Error()
 }
