@@ -44,7 +44,7 @@ type conn struct {
 }
 
 // dial connects to MAX and starts the read loop and the keep-alive. It
-// does not say hello: see session.handshake.
+// does not say hello: see session.loginOn.
 func (e *Engine) dial(ctx context.Context, log *slog.Logger, onPush func(frame)) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, e.opts.RequestTimeout)
 	defer cancel()

@@ -13,6 +13,7 @@
 package maxfake
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
@@ -428,20 +429,22 @@ func (s *Server) DropConnections() {
 // how the engine takes malformed or unexpected frames).
 func (s *Server) Inject(raw string) {
 	s.mu.Lock()
+	to := s.loggedInLocked()
+	s.mu.Unlock()
+	for _, c := range to {
+		c.write([]byte(raw))
+	}
+}
+
+// loggedInLocked returns the logged-in connections. s.mu must be held.
+func (s *Server) loggedInLocked() []*session {
 	var to []*session
 	for c := range s.conns {
 		if c.loggedIn {
 			to = append(to, c)
 		}
 	}
-	s.mu.Unlock()
-	for _, c := range to {
-		c.wmu.Lock()
-		ctx, cancel := contextWithTimeout()
-		_ = c.ws.Write(ctx, websocket.MessageText, []byte(raw))
-		cancel()
-		c.wmu.Unlock()
-	}
+	return to
 }
 
 // session is one WebSocket connection.
@@ -504,9 +507,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reply(c *session, seq int64, opcode, cmd int, payload any) {
 	b, _ := json.Marshal(map[string]any{"ver": protocolVersion, "cmd": cmd, "seq": seq, "opcode": opcode, "payload": payload})
+	c.write(b)
+}
+
+// write sends one frame to c, bounded in time so that a client that stopped
+// reading does not hold the fake.
+func (c *session) write(b []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	ctx, cancel := contextWithTimeout()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.ws.Write(ctx, websocket.MessageText, b)
 }
@@ -515,12 +524,7 @@ func (s *Server) reply(c *session, seq int64, opcode, cmd int, payload any) {
 func (s *Server) push(opcode int, payload any) {
 	s.mu.Lock()
 	cmd := s.pushCmd
-	var to []*session
-	for c := range s.conns {
-		if c.loggedIn {
-			to = append(to, c)
-		}
-	}
+	to := s.loggedInLocked()
 	s.mu.Unlock()
 	for _, c := range to {
 		c.wmu.Lock()
