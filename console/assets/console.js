@@ -143,7 +143,6 @@
       const img = el('img', {
         src: url, width: Number(size), height: Number(size),
         alt: `${when}: the processed ${size}×${size} picture`,
-        className: 'p' + size,
       });
       img.dataset.size = size;
       out.push(el('figure', { className: 'pic pic-' + size }, [
@@ -221,18 +220,14 @@
       q('.id').textContent = this.id;
       q('.type').textContent = `${name} (${info.typeInstance})`;
       this.root.dataset.type = info.typeInstance;
-      this.root.dataset.engine = info.engine;
       q('.engine').textContent = info.engine;
       q('.wid').textContent = info.wid || '—';
       q('.api-url').textContent = info.apiUrl || '';
       const state = info.stateInstance || '';
       const st = STATES[state] || { icon: '?', text: state ? 'unknown state' : 'unavailable', kind: 'bad' };
-      const se = q('.state');
-      se.textContent = state || 'unavailable';
-      se.dataset.state = state;
+      q('.state').textContent = state || 'unavailable';
       q('.state-icon').textContent = st.icon;
       q('.link-status').textContent = `(${st.text})`;
-      this.root.dataset.state = state;
       this.root.dataset.kind = st.kind;
       const errEl = q('.instance-error');
       errEl.hidden = !info.error;
@@ -331,7 +326,6 @@
           this.qrMessage = reply.message;
           img.src = 'data:image/png;base64,' + reply.message;
           img.alt = `QR code to link ${this.name}: scan it with the messenger on the phone`;
-          img.dataset.updated = String(Date.now());
         }
         img.hidden = false;
         report(msg, 'Waiting for the phone to scan the code…', false);
