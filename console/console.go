@@ -1,7 +1,9 @@
 // Package console serves portrait's console: one web page, behind the admin
-// token, that lists the instances with their state and own picture, shows a
-// live QR code for an instance that is not linked and lets a person upload a
-// new profile picture and compare the processed versions before and after.
+// token, for the operator: it lists the instances with their state and own
+// picture, creates and deletes them, replaces their tokens, links accounts
+// (live QR code, pairing code, a simulated scan on the sandbox), edits
+// settings and tests the webhook, shows each notification queue, and sets
+// and looks up pictures. It is a client of the admin API only.
 //
 // The page is plain HTML, CSS and JavaScript embedded in the binary; it talks
 // to the admin API (/admin/…) with the session cookie that signing in sets:
@@ -186,15 +188,9 @@ func (h *handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// signedIn reports whether r carries the cookie of a live session (or the
-// admin token itself).
-func (h *handler) signedIn(r *http.Request) bool {
-	return h.opts.Auth.Authorized(r)
-}
-
 // page serves the console page, or the sign-in form.
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
-	if !h.signedIn(r) {
+	if !h.opts.Auth.Authorized(r) { // a live session's cookie, or the admin token
 		h.signin(w, r, http.StatusOK, "")
 		return
 	}
