@@ -254,14 +254,17 @@ func (db *DB) Leases(ctx context.Context) ([]portrait.Lease, error) {
 	return out, nil
 }
 
+// leaseHeld is true when the lease (instance, node, fence) is its
+// instance's current, unexpired lease.
+const leaseHeld = `SELECT EXISTS (SELECT 1 FROM leases
+	WHERE instance_id = ? AND node = ? AND fence = ? AND expires_at > (` + sqlNow + `))`
+
 // CheckLease returns nil when l is its instance's current, unexpired
 // lease, and an error wrapping portrait.ErrLeaseLost otherwise.
 func (db *DB) CheckLease(ctx context.Context, l portrait.Lease) error {
 	what := fmt.Sprintf("check the lease of instance %d by node %s, fence %d", l.Instance, l.Node, l.Fence)
 	var held bool
-	err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM leases
-		WHERE instance_id = ? AND node = ? AND fence = ? AND expires_at > (`+sqlNow+`))`,
-		int64(l.Instance), l.Node, l.Fence).Scan(&held)
+	err := db.db.QueryRowContext(ctx, leaseHeld, int64(l.Instance), l.Node, l.Fence).Scan(&held)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", what, err)
 	}
@@ -272,8 +275,8 @@ func (db *DB) CheckLease(ctx context.Context, l portrait.Lease) error {
 }
 
 // fenceOf returns the lease ctx carries (portrait.WithLease), or nil.
-// Queue writes read it before they are queued to the writer, which runs
-// them under a context of its own.
+// The writer's submit reads it before it queues an operation, which the
+// writer runs under a context of its own.
 func fenceOf(ctx context.Context) *portrait.Lease {
 	if l, ok := portrait.LeaseFrom(ctx); ok {
 		return &l
@@ -290,9 +293,7 @@ func checkFence(ctx context.Context, tx *sql.Tx, l *portrait.Lease) error {
 		return nil
 	}
 	var held bool
-	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM leases
-		WHERE instance_id = ? AND node = ? AND fence = ? AND expires_at > (`+sqlNow+`))`,
-		int64(l.Instance), l.Node, l.Fence).Scan(&held)
+	err := tx.QueryRowContext(ctx, leaseHeld, int64(l.Instance), l.Node, l.Fence).Scan(&held)
 	if err != nil {
 		return fmt.Errorf("check the lease of instance %d: %w", l.Instance, err)
 	}

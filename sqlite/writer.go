@@ -98,9 +98,22 @@ func (db *DB) stopWriter() error {
 // or may not be committed. fn must not keep references to memory the
 // caller may change after submit returns: when ctx ends, fn may still run
 // later.
+//
+// If ctx carries a lease (portrait.WithLease), the operation is fenced by
+// it: it fails with an error wrapping portrait.ErrLeaseLost, changing
+// nothing, unless the lease is current when the writer runs it.
 func (db *DB) submit(ctx context.Context, fn func(ctx context.Context, b *batch) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if fence := fenceOf(ctx); fence != nil {
+		unfenced := fn
+		fn = func(ctx context.Context, b *batch) error {
+			if err := checkFence(ctx, b.tx, fence); err != nil {
+				return err
+			}
+			return unfenced(ctx, b)
+		}
 	}
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	db.w.mu.Lock()
