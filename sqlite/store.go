@@ -16,22 +16,21 @@ var _ portrait.Store = (*DB)(nil)
 // errExists is the cause of CreateInstance's error for a taken id.
 var errExists = errors.New("instance already exists")
 
-// bumpGeneration increments the generation counter; every transaction that
-// changes an instance runs it, through bump.
-const bumpGeneration = `UPDATE generation SET value = value + 1 WHERE id = 1`
-
 // keptChanges is how many generations' changed instances are kept.
 const keptChanges = 10000
 
-// bump increments the generation and records that it changed instance id.
+// bump increments the generation counter and records that the new
+// generation changed instance id, dropping the records keptChanges
+// generations old; every transaction that changes an instance runs it.
 func bump(ctx context.Context, tx *sql.Tx, id portrait.InstanceID) error {
-	if _, err := tx.ExecContext(ctx, bumpGeneration); err != nil {
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&gen); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO instance_changes (gen, instance_id) SELECT value, ? FROM generation WHERE id = 1`, int64(id)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO instance_changes (gen, instance_id) VALUES (?, ?)`, gen, int64(id)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM instance_changes WHERE gen <= (SELECT value FROM generation WHERE id = 1) - ?`, keptChanges)
+	_, err := tx.ExecContext(ctx, `DELETE FROM instance_changes WHERE gen <= ?`, gen-keptChanges)
 	return err
 }
 
