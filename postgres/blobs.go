@@ -9,31 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/blobdir"
 )
-
-// MaxKeyLen is the length limit of a blob key, as in blobdir.
-const MaxKeyLen = 128
-
-// ValidKey reports whether key is a valid blob key: 1 to MaxKeyLen
-// characters of [a-z0-9.-], the first not '.' (blobdir's rule, so that
-// pictures can move between the two stores).
-func ValidKey(key string) bool {
-	if len(key) == 0 || len(key) > MaxKeyLen || key[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '.' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
 
 // Blobs is a portrait.Blobs in the database's blobs table, for pictures
 // that every node of a cluster can serve. (It is a type of its own because
 // portrait.Blobs and portrait.KV both have a Put.) It is safe for
-// concurrent use.
+// concurrent use. Keys are blobdir's (blobdir.ValidKey), so that pictures
+// can move between the two stores.
 type Blobs struct {
 	db *DB
 }
@@ -47,7 +30,7 @@ func (db *DB) Blobs() *Blobs { return &Blobs{db: db} }
 // nothing: the same key means the same content. Concurrent Puts of one key
 // are safe; a blob is never seen half written. An invalid key is an error.
 func (b *Blobs) Put(ctx context.Context, key string, data []byte) error {
-	if !ValidKey(key) {
+	if !blobdir.ValidKey(key) {
 		return fmt.Errorf("postgres: put blob %q: invalid key", key)
 	}
 	if err := checkCtx(ctx, "put blob "+key); err != nil {
@@ -64,7 +47,7 @@ func (b *Blobs) Put(ctx context.Context, key string, data []byte) error {
 // small: a 640 JPEG is 50–100 KB). It returns an error wrapping
 // portrait.ErrNotFound if there is none, also when key is not a valid key.
 func (b *Blobs) Open(ctx context.Context, key string) (portrait.Blob, error) {
-	if !ValidKey(key) {
+	if !blobdir.ValidKey(key) {
 		return nil, fmt.Errorf("postgres: open blob %q: invalid key: %w", key, portrait.ErrNotFound)
 	}
 	if err := checkCtx(ctx, "open blob "+key); err != nil {
