@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,19 @@ func main() {
 	save := flag.String("save", "", "also write each input to this directory (as <format>.<ext>)")
 	flag.Parse()
 	saveDir = *save
+	want := allFormats()
+	if *formats != "" {
+		want = strings.Split(*formats, ",")
+	}
+	if *profile != "" {
+		want = []string{*profile}
+	}
+	for _, f := range want {
+		if !slices.Contains(allFormats(), f) {
+			fmt.Fprintf(os.Stderr, "unknown format %q; the formats are %s\n", f, strings.Join(allFormats(), ","))
+			os.Exit(2)
+		}
+	}
 
 	vips.LoggingSettings(nil, vips.LogLevelError)
 	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheSize: 0, MaxCacheMem: 0, MaxCacheFiles: 0})
@@ -67,10 +81,6 @@ func main() {
 		}
 		return
 	}
-	want := allFormats()
-	if *formats != "" {
-		want = strings.Split(*formats, ",")
-	}
 	if err := compare(want, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -78,15 +88,15 @@ func main() {
 }
 
 func runProfile(format, file string) error {
+	if file == "" {
+		return fmt.Errorf("-profile needs -cpuprofile FILE")
+	}
 	in, err := makeInput(format)
 	if err != nil {
 		return err
 	}
 	if _, err := runPortrait(in.data); err != nil {
 		return err
-	}
-	if file == "" {
-		return fmt.Errorf("-profile needs -cpuprofile")
 	}
 	f, err := os.Create(file)
 	if err != nil {
