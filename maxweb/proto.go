@@ -30,24 +30,23 @@ const (
 // The opcodes portrait uses. Sources: MaxApiTeam/PyMax protocol/enums.py,
 // szonov/max maxclient/opcodes.go.
 const (
-	opPing          = 1   // keep-alive {interactive}
-	opHello         = 6   // handshake {deviceId, userAgent}
-	opProfile       = 16  // change the own profile {firstName, photoToken, avatarType}
-	opLogin         = 19  // start a session with a saved token
-	opLogout        = 20  // end the session (the token stops working)
-	opContactInfo   = 32  // {contactIds} → {contacts}
-	opChatInfo      = 48  // {chatIds} → {chats}
-	opChatUpdate    = 55  // {chatId, photoToken}: not verified by any public client
-	opPhotoUpload   = 80  // {count, profile} → {url}
-	opQRPassword    = 115 // {trackId, password}: the cloud password after a scan
-	opNotifContact  = 131 // push: a contact changed
-	opNotifChat     = 135 // push: a chat changed
-	opNotifProfile  = 159 // push: the own profile changed (on another device)
-	opQRStart       = 288 // {} → {qrLink, trackId, pollingInterval, expiresAt}
-	opQRStatus      = 289 // {trackId} → {status: {loginAvailable}}
-	opQRLogin       = 291 // {trackId} → {tokenAttrs: {LOGIN: {token}}} or {passwordChallenge}
-	maxOpcode       = 1 << 16
-	maxFramePayload = 16 << 20
+	opPing         = 1   // keep-alive {interactive}
+	opHello        = 6   // handshake {deviceId, userAgent}
+	opProfile      = 16  // change the own profile {firstName, photoToken, avatarType}
+	opLogin        = 19  // start a session with a saved token
+	opLogout       = 20  // end the session (the token stops working)
+	opContactInfo  = 32  // {contactIds} → {contacts}
+	opChatInfo     = 48  // {chatIds} → {chats}
+	opChatUpdate   = 55  // {chatId, photoToken}: not verified by any public client
+	opPhotoUpload  = 80  // {count, profile} → {url}
+	opQRPassword   = 115 // {trackId, password}: the cloud password after a scan
+	opNotifContact = 131 // push: a contact changed
+	opNotifChat    = 135 // push: a chat changed
+	opNotifProfile = 159 // push: the own profile changed (on another device)
+	opQRStart      = 288 // {} → {qrLink, trackId, pollingInterval, expiresAt}
+	opQRStatus     = 289 // {trackId} → {status: {loginAvailable}}
+	opQRLogin      = 291 // {trackId} → {tokenAttrs: {LOGIN: {token}}} or {passwordChallenge}
+	maxOpcode      = 1 << 16
 )
 
 // frame is one JSON message of MAX's web protocol.
