@@ -50,8 +50,12 @@ func TestSlowBodies(t *testing.T) {
 					}
 				}
 			}()
-			if _, err := io.ReadAll(bufio.NewReader(c)); err != nil && !isReset(err) {
+			reply, err := io.ReadAll(bufio.NewReader(c))
+			if err != nil && !isReset(err) {
 				t.Fatalf("reading until the server closes: %v", err)
+			}
+			if name == "right token" && !strings.Contains(string(reply), "PORTRAIT_BODY_TIMEOUT") {
+				t.Errorf("the reply to a body that came too slowly does not name the setting:\n%s", reply)
 			}
 			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("the connection stayed open %v", took)

@@ -13,18 +13,23 @@ import (
 // cannot take all the server's file descriptors with slow connections.
 type perClientListener struct {
 	net.Listener
-	max int
+	max      int
+	onRefuse func(key netip.Prefix) // told of every connection closed at once
 
 	mu   sync.Mutex
 	open map[netip.Prefix]int
 }
 
-// limitPerClient wraps ln; max ≤ 0 returns ln unchanged.
-func limitPerClient(ln net.Listener, max int) net.Listener {
+// limitPerClient wraps ln; max ≤ 0 returns ln unchanged. onRefuse (may be
+// nil) is told of every connection closed for being over the limit.
+func limitPerClient(ln net.Listener, max int, onRefuse func(netip.Prefix)) net.Listener {
 	if max <= 0 {
 		return ln
 	}
-	return &perClientListener{Listener: ln, max: max, open: map[netip.Prefix]int{}}
+	if onRefuse == nil {
+		onRefuse = func(netip.Prefix) {}
+	}
+	return &perClientListener{Listener: ln, max: max, onRefuse: onRefuse, open: map[netip.Prefix]int{}}
 }
 
 // Accept returns the next connection of a client under its limit.
@@ -39,6 +44,7 @@ func (l *perClientListener) Accept() (net.Conn, error) {
 		if l.open[key] >= l.max {
 			l.mu.Unlock()
 			_ = c.Close()
+			l.onRefuse(key)
 			continue
 		}
 		l.open[key]++

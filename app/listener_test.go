@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,7 +19,8 @@ func TestLimitPerClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := limitPerClient(ln, 2)
+	var refused atomic.Int32
+	l := limitPerClient(ln, 2, func(netip.Prefix) { refused.Add(1) })
 	defer l.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -50,6 +53,9 @@ func TestLimitPerClient(t *testing.T) {
 	case c := <-accepted:
 		t.Fatalf("the third connection was accepted: %v", c.RemoteAddr())
 	default:
+	}
+	if n := refused.Load(); n != 1 {
+		t.Errorf("%d refusals reported, want 1", n)
 	}
 	srvA.Close()
 	fourth := dial()

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait"
@@ -54,7 +56,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("portrait: listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close()
-	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient))
+	m := metrics.New()
+	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient), refusedConnections(m, log, cfg.MaxConnsPerClient))
 	// Background work of this server (heartbeat, engines' upkeep,
 	// following the store) ends when serve returns.
 	bg, stopBackground := context.WithCancel(ctx)
@@ -72,7 +75,6 @@ func serve(ctx context.Context, env Env, args []string) error {
 		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
 	}
 
-	m := metrics.New()
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
 		CacheTTL:      cfg.CacheTTL,
@@ -191,6 +193,24 @@ func serve(ctx context.Context, env Env, args []string) error {
 		log.Warn("graceful shutdown did not finish", "err", err)
 	}
 	return nil
+}
+
+// refusedConnections counts the connections closed for being over
+// --max-conns-per-client and says so in the log, at most once a minute.
+func refusedConnections(m *metrics.Metrics, log *slog.Logger, limit int64) func(netip.Prefix) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(client netip.Prefix) {
+		m.ConnectionRefused()
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < time.Minute {
+			return
+		}
+		last = time.Now()
+		log.Warn("closed a connection: the client address already holds as many as --max-conns-per-client allows (PORTRAIT_MAX_CONNS_PER_CLIENT); raise it if that client is legitimate",
+			"client", client.String(), "limit", limit)
+	}
 }
 
 // ready reports whether the server can do its work: the database accepts

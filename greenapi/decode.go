@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 		// The usual case: read exactly what was announced.
 		b := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, b); err != nil {
-			return nil, validation("could not read the request body: %v", err)
+			return nil, bodyError(err)
 		}
 		return b, nil
 	}
@@ -46,9 +47,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit, "")
 		}
-		return nil, validation("could not read the request body: %v", err)
+		return nil, bodyError(err)
 	}
 	return b, nil
+}
+
+// bodyError is the reply to a body that could not be read.
+func bodyError(err error) *apiError {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return slowBody("PORTRAIT_BODY_TIMEOUT (--body-timeout)")
+	}
+	return validation("could not read the request body: %v", err)
 }
 
 func tooLarge(limit int64, setting string) *apiError {
@@ -276,5 +285,14 @@ func uploadError(err error, limit int64, setting string) *apiError {
 	if errors.As(err, &mbe) {
 		return tooLarge(limit, setting)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return slowBody("PORTRAIT_UPLOAD_TIMEOUT (--upload-timeout)")
+	}
 	return validation("the multipart body could not be read: %v", err)
+}
+
+// slowBody is the reply to a body that did not arrive within its time
+// limit, named by setting.
+func slowBody(setting string) *apiError {
+	return newError(http.StatusBadRequest, "Bad Request: the request body did not arrive in time (the limit is set by %s); send it faster, or raise the limit", setting)
 }

@@ -35,6 +35,7 @@ type Metrics struct {
 
 	enqueued        *prometheus.CounterVec
 	dropped         *prometheus.CounterVec
+	refusedConns    prometheus.Counter
 	deliveries      *prometheus.CounterVec
 	attemptSeconds  *prometheus.HistogramVec
 	deliverySeconds prometheus.Histogram
@@ -89,7 +90,11 @@ func New() *Metrics {
 		Name: "portrait_notifications_dropped_total",
 		Help: "Notifications dropped from the queues unread or undelivered, by reason: retention (older than --webhook-retention) or cap (past --queue-max).",
 	}, []string{"reason"})
-	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds, m.dropped)
+	m.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "portrait_connections_refused_total",
+		Help: "Connections closed at once because their client address already held --max-conns-per-client.",
+	})
+	m.Registry.MustRegister(m.enqueued, m.deliveries, m.attemptSeconds, m.deliverySeconds, m.dropped, m.refusedConns)
 	m.Registry.MustRegister(m.requests, m.lookups, m.cache, m.processSeconds, m.processErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
@@ -162,6 +167,10 @@ func (m *Metrics) Processed(d time.Duration, err error) {
 
 // Enqueued counts a committed notification by its typeWebhook.
 func (m *Metrics) Enqueued(typeWebhook string) { m.enqueued.WithLabelValues(typeWebhook).Inc() }
+
+// ConnectionRefused counts a connection closed for being over the
+// per-client limit.
+func (m *Metrics) ConnectionRefused() { m.refusedConns.Inc() }
 
 // Dropped counts notifications trimmed from the queues, by reason.
 func (m *Metrics) Dropped(reason string, n int64) { m.dropped.WithLabelValues(reason).Add(float64(n)) }
