@@ -38,6 +38,37 @@ func open(t *testing.T) (*sqlite.DB, *instance.Registry) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// cliOn is another process's registry on db's file, as the CLI opens it:
+// lazy, with a sandbox engine of its own.
+func cliOn(t *testing.T, db *sqlite.DB) *instance.Registry {
+	t.Helper()
+	other, err := sqlite.Open(context.Background(), db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	sb := sandbox.New(other, nil, sandbox.Options{})
+	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true, Logger: quiet()})
+	if err := cli.Start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cli.Close)
+	return cli
+}
+
+// waitFor waits up to 5 s for cond, failing the test with what it waited
+// for.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry never saw %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestCredentials(t *testing.T) {
 	tokenRE := regexp.MustCompile(`^[0-9a-f]{50}$`)
 	seen := map[string]bool{}
@@ -127,31 +158,12 @@ func TestWatch(t *testing.T) {
 	defer cancel()
 	db, reg := open(t)
 	go reg.Watch(ctx, 20*time.Millisecond)
-	other, err := sqlite.Open(ctx, db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	sb := sandbox.New(other, nil, sandbox.Options{})
-	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true, Logger: quiet()})
-	if err := cli.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := cliOn(t, db)
 	h, token, err := cli.Create(ctx, portrait.TypeMAX, sandbox.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := func(cond func() bool, what string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("the registry never saw %s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	wait := func(cond func() bool, what string) { t.Helper(); waitFor(t, cond, what) }
 	wait(func() bool { _, err := reg.Authenticate(ctx, h.ID(), token); return err == nil }, "the new instance")
 	newToken, err := cli.RotateToken(ctx, h.ID())
 	if err != nil {
@@ -361,17 +373,7 @@ func TestUnavailableEngine(t *testing.T) {
 func TestRefresh(t *testing.T) {
 	ctx := context.Background()
 	db, reg := open(t)
-	other, err := sqlite.Open(ctx, db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	sb := sandbox.New(other, nil, sandbox.Options{})
-	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true, Logger: quiet()})
-	if err := cli.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := cliOn(t, db)
 	h, token, err := cli.Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -479,26 +481,8 @@ func TestWatchReadsOnlyWhatChanged(t *testing.T) {
 	defer reg.Close()
 	go reg.Watch(ctx, 10*time.Millisecond)
 
-	other, err := sqlite.Open(ctx, db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	cli := instance.New(other, map[string]portrait.Engine{sb.Name(): sandbox.New(other, nil, sandbox.Options{})}, instance.Options{Lazy: true, Logger: quiet()})
-	if err := cli.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	wait := func(cond func() bool, what string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("the registry never saw %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	cli := cliOn(t, db)
+	wait := func(cond func() bool, what string) { t.Helper(); waitFor(t, cond, what) }
 	var last portrait.InstanceID
 	for i := 0; i < 5; i++ {
 		h, token, err := cli.Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
