@@ -517,33 +517,41 @@ func (s *session) runLinking(p *linking) {
 		s.endLinking(p, fmt.Errorf("MAX refused the handshake (is Options.AppVersion %s current?): %w", s.e.opts.AppVersion, err))
 		return
 	}
+	err = s.showCodes(p, c, auth)
+	kept = err == nil
+	switch {
+	case err == nil:
+		s.endLinking(p, nil)
+	case p.ctx.Err() != nil && s.ctx.Err() == nil && errors.Is(p.ctx.Err(), context.DeadlineExceeded):
+		s.endLinking(p, errLinkExpired)
+	case p.ctx.Err() != nil:
+		s.endLinking(p, errLinkCancelled)
+	default:
+		s.endLinking(p, err)
+	}
+}
+
+// showCodes asks MAX for QR codes on c (opcode 288), one after the other
+// as they expire, until one is scanned, and then completes the login.
+func (s *session) showCodes(p *linking, c *conn, auth authRecord) error {
 	for {
 		payload, err := c.call(p.ctx, opQRStart, map[string]any{})
-		if err == nil {
-			var q qrStart
-			if q, err = parseQRStart(payload); err == nil {
-				s.newCode(p, q.Link)
-				var scanned bool
-				if scanned, err = s.pollQR(p, c, q); err == nil && !scanned {
-					continue // expired: the next code
-				}
-				if err == nil {
-					err = s.finishLinking(p, c, q.TrackID, auth)
-					kept = err == nil
-				}
-			}
+		if err != nil {
+			return err
 		}
-		switch {
-		case err == nil:
-			s.endLinking(p, nil)
-		case p.ctx.Err() != nil && s.ctx.Err() == nil && errors.Is(p.ctx.Err(), context.DeadlineExceeded):
-			s.endLinking(p, errLinkExpired)
-		case p.ctx.Err() != nil:
-			s.endLinking(p, errLinkCancelled)
-		default:
-			s.endLinking(p, err)
+		q, err := parseQRStart(payload)
+		if err != nil {
+			return err
 		}
-		return
+		s.newCode(p, q.Link)
+		scanned, err := s.pollQR(p, c, q)
+		if err != nil {
+			return err
+		}
+		if scanned {
+			return s.finishLinking(p, c, q.TrackID, auth)
+		}
+		// Expired: the next code.
 	}
 }
 
@@ -637,6 +645,12 @@ func (s *session) newCode(p *linking, code string) {
 		return
 	}
 	p.code = code
+	p.signalLocked()
+}
+
+// signalLocked closes p.ready unless it is closed already. session.mu must
+// be held.
+func (p *linking) signalLocked() {
 	if !p.signaled {
 		p.signaled = true
 		close(p.ready)
@@ -658,10 +672,7 @@ func (s *session) endLinking(p *linking, why error) {
 	case why != nil && !errors.Is(why, errLinkExpired) && !errors.Is(why, errLinkCancelled):
 		p.holdTill = time.Now().Add(s.e.opts.ReconnectMin)
 	}
-	if !p.signaled {
-		p.signaled = true
-		close(p.ready)
-	}
+	p.signalLocked()
 	if why != nil && !errors.Is(why, errLinkCancelled) {
 		s.log.Warn("max: linking ended", "reason", why.Error())
 	}
