@@ -181,13 +181,9 @@ func (info *webpInfo) firstFrame(d []byte) error {
 		put24(vp8x[4:], w-1)
 		put24(vp8x[7:], h-1)
 		chunks = append(chunks, chunk("VP8X", vp8x), chunk("ALPH", alph.data))
-	} else {
-		info.alpha = img.id == "VP8L"
 	}
 	info.lossless = img.id == "VP8L"
-	if alph != nil {
-		info.alpha = true
-	}
+	info.alpha = alph != nil || info.lossless
 	chunks = append(chunks, chunk(img.id, img.data))
 	size := 4
 	for _, c := range chunks {
