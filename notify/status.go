@@ -1,11 +1,9 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -96,21 +94,4 @@ func (h *Hub) TestNotification(l portrait.Handle, message string) ([]byte, error
 	return h.envelope(l, "testNotification", "testNotification", struct {
 		Message string `json:"message"`
 	}{message})
-}
-
-// NewWebhookRequest is the POST of a notification body to a webhook, with
-// the headers every notification is sent with: JSON, portrait's user agent
-// and, when token is not empty, "Authorization: Bearer <token>"
-// (webhookUrlToken).
-func NewWebhookRequest(ctx context.Context, url, token string, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "portrait-webhook")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return req, nil
 }

@@ -27,14 +27,9 @@ func newWebhookClient(timeout time.Duration, allow []netip.Prefix) *webhookClien
 
 // post delivers one notification. Only HTTP 200 counts as delivered.
 func (c *webhookClient) post(ctx context.Context, url, token string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := NewWebhookRequest(ctx, url, token, body)
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "portrait-webhook")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -244,4 +239,21 @@ func (h *Hub) delivered(outcome string, attempt, sinceCommit time.Duration) {
 	if h.metrics.Delivered != nil {
 		h.metrics.Delivered(outcome, attempt.Seconds(), sinceCommit.Seconds())
 	}
+}
+
+// NewWebhookRequest is the POST of a notification body to a webhook, with
+// the headers every notification is sent with: JSON, portrait's user agent
+// and, when token is not empty, "Authorization: Bearer <token>"
+// (webhookUrlToken).
+func NewWebhookRequest(ctx context.Context, url, token string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "portrait-webhook")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
 }
