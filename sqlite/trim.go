@@ -20,9 +20,16 @@ func (db *DB) Trim(ctx context.Context, olderThan time.Time, keep int) (byAge, b
 		if keep <= 0 {
 			return nil
 		}
+		// Per instance, over the (instance_id, id) index: the newest id
+		// beyond the cap, and everything up to it. An instance whose queue
+		// is within the cap has no such id and costs one index probe.
 		res, err = tx.ExecContext(ctx, `DELETE FROM notifications WHERE id IN (
-			SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY instance_id ORDER BY id DESC) AS n FROM notifications)
-			WHERE n > ?)`, keep)
+			WITH cut AS MATERIALIZED (
+				SELECT i.id AS instance_id,
+					(SELECT id FROM notifications WHERE instance_id = i.id ORDER BY id DESC LIMIT 1 OFFSET ?1) AS id
+				FROM instances i
+			)
+			SELECT n.id FROM cut JOIN notifications n ON n.instance_id = cut.instance_id AND n.id <= cut.id)`, keep)
 		if err != nil {
 			return err
 		}
