@@ -224,15 +224,13 @@ func (s *Service) lookup(ctx context.Context, src Source, k cacheKey, chat portr
 		return Avatar{}, fmt.Errorf("avatar: engine reported picture %q of %s unchanged, but portrait holds no copy", rp.ID, chat)
 	default:
 		key, err := s.storeSource(ctx, rp.Data)
-		switch {
-		case err != nil && ctx.Err() == nil && !errors.Is(err, picture.ErrBusy) && !errors.Is(err, portrait.ErrStorage):
-			// Not the caller's picture: what is wrong with it is no
-			// validation error of the request.
-			s.outcome(OutcomeBadPicture)
-			return Avatar{}, fmt.Errorf("%w: picture %q of %s: %v", portrait.ErrUpstreamPicture, rp.ID, chat, err)
-		case err != nil:
-			s.outcome(OutcomeError)
-			return Avatar{}, fmt.Errorf("avatar: picture of %s from the messenger: %w", chat, err)
+		if err != nil {
+			if errors.Is(err, portrait.ErrUpstreamPicture) {
+				s.outcome(OutcomeBadPicture)
+			} else {
+				s.outcome(OutcomeError)
+			}
+			return Avatar{}, fmt.Errorf("avatar: picture %q of %s from the messenger: %w", rp.ID, chat, err)
 		}
 		s.outcome(OutcomePicture)
 		pictureID, upstream = rp.ID, rp.URL
@@ -283,7 +281,7 @@ func (s *Service) remember(ctx context.Context, k cacheKey, kn known) error {
 }
 
 // storeSource normalises a messenger's picture and stores it, returning
-// its key. The same source bytes are processed once: many instances (and
+// its key. A picture the pipeline refuses is portrait.ErrUpstreamPicture. The same source bytes are processed once: many instances (and
 // many lookups after a restart of the cache) see the same pictures, and the
 // pipeline is most of a cold lookup's cost.
 func (s *Service) storeSource(ctx context.Context, data []byte) (string, error) {
@@ -293,7 +291,12 @@ func (s *Service) storeSource(ctx context.Context, data []byte) (string, error) 
 	}
 	res, err := s.Normalize(ctx, data)
 	if err != nil {
-		return "", err
+		if ctx.Err() != nil || errors.Is(err, picture.ErrBusy) {
+			return "", err // no room or no time to process it: not the picture's fault
+		}
+		// What is wrong with the messenger's picture is no validation
+		// error of the request.
+		return "", fmt.Errorf("%w: %v", portrait.ErrUpstreamPicture, err)
 	}
 	key, err := s.Store(ctx, res)
 	if err != nil {
