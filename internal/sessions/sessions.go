@@ -1,7 +1,8 @@
 // Package sessions keeps an engine's open sessions: at most one per
 // instance, none once the engine is closed, and all of them closed with
 // it. Every engine that links accounts (whatsapp, max, maxbot) keeps its
-// sessions in a Registry.
+// sessions in a Registry, gives sessions opened without a sink Discard, and
+// spaces its retries with Backoff.
 package sessions
 
 import (
