@@ -74,6 +74,9 @@ type Queue interface {
 	// Depths returns the number of queued notifications per instance, for
 	// instances that have any.
 	Depths(ctx context.Context) (map[InstanceID]int64, error)
+	// Depth returns the number of queued notifications of one instance
+	// (0 for an unknown one).
+	Depth(ctx context.Context, id InstanceID) (int64, error)
 	// Trim drops notifications nobody took in time: those created before
 	// olderThan, and, when keep > 0, each instance's oldest beyond its
 	// newest keep. It returns how many it dropped for age and for the

@@ -68,11 +68,11 @@ func (l *attemptLog) get(id portrait.InstanceID) (Attempt, bool) {
 // head and the last webhook delivery attempt. It only reads.
 func (h *Hub) Status(ctx context.Context, id portrait.InstanceID) (Status, error) {
 	var st Status
-	depths, err := h.queue.Depths(ctx)
+	depth, err := h.queue.Depth(ctx, id)
 	if err != nil {
-		return st, fmt.Errorf("notify: reading the queue depths: %w", err)
+		return st, fmt.Errorf("notify: reading the queue depth: %w", err)
 	}
-	st.Depth = depths[id]
+	st.Depth = depth
 	head, err := h.queue.Head(ctx, id)
 	switch {
 	case err == nil:

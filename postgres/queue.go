@@ -230,6 +230,16 @@ func (db *DB) DeleteMany(ctx context.Context, id portrait.InstanceID, receiptIDs
 	return int(tag.RowsAffected()), nil
 }
 
+// Depth returns the number of queued notifications of instance id (0 for
+// an unknown one), counted over its index.
+func (db *DB) Depth(ctx context.Context, id portrait.InstanceID) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE instance_id = $1`, int64(id)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: queue depth of instance %d: %w", id, err)
+	}
+	return n, nil
+}
+
 // Depths returns the number of queued notifications of every instance
 // that has any. The map is empty, not nil, when no queue has any.
 func (db *DB) Depths(ctx context.Context) (map[portrait.InstanceID]int64, error) {

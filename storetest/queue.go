@@ -207,6 +207,13 @@ func wantDepths(t *testing.T, q portrait.Queue, want map[portrait.InstanceID]int
 			return
 		}
 	}
+	// Depth agrees, also for instances without notifications.
+	for _, id := range []portrait.InstanceID{1101000001, 1101000002, 1101000003, 1101999999} {
+		n, err := q.Depth(t.Context(), id)
+		if err != nil || n != want[id] {
+			t.Errorf("Depth(%d) = %d, %v; want %d", id, n, err, want[id])
+		}
+	}
 }
 
 func wantIncreasing(t *testing.T, what string, ids []int64) {

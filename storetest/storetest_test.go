@@ -305,6 +305,15 @@ func (m *memStore) DeleteMany(ctx context.Context, id portrait.InstanceID, recei
 	return deleted, nil
 }
 
+func (m *memStore) Depth(ctx context.Context, id portrait.InstanceID) (int64, error) {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	return int64(len(m.queues[id])), nil
+}
+
 func (m *memStore) Depths(ctx context.Context) (map[portrait.InstanceID]int64, error) {
 	unlock, err := m.lock(ctx)
 	if err != nil {
