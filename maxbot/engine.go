@@ -184,6 +184,7 @@ func New(kv portrait.KV, opts Options) *Engine {
 		log:    opts.Logger.With("engine", Name),
 		limits: map[[32]byte]*bucket{},
 	}
+	e.sessions.Closed = ErrClosed
 	base, err := url.Parse(opts.BaseURL)
 	if err != nil || base.Scheme != "https" || base.Host == "" {
 		e.log.Error("maxbot: the Bot API address must be https; using the default", "given", opts.BaseURL, "default", DefaultBaseURL)
@@ -310,9 +311,6 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		s.start()
 		return s
 	})
-	if errors.Is(err, sessions.ErrClosed) {
-		err = ErrClosed
-	}
 	if err != nil {
 		return nil, fmt.Errorf("maxbot: open instance %d: %w", inst.ID, err)
 	}

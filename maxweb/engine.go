@@ -171,6 +171,7 @@ func New(kv portrait.KV, opts Options) *Engine {
 		kv:   kv,
 		log:  opts.Logger.With("engine", Name),
 	}
+	e.sessions.Closed = ErrClosed
 	e.http = e.newHTTPClient()
 	return e
 }
@@ -208,9 +209,6 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		s.start()
 		return s
 	})
-	if errors.Is(err, sessions.ErrClosed) {
-		err = ErrClosed
-	}
 	if err != nil {
 		return nil, fmt.Errorf("max: open instance %d: %w", inst.ID, err)
 	}

@@ -198,6 +198,7 @@ func newEngine(kv portrait.KV, opts Options) *Engine {
 		storeTimeout:  10 * time.Second,
 		versionSource: latestVersion,
 	}
+	e.sessions.Closed = ErrClosed
 	e.http = e.newHTTPClient(nil)
 	return e
 }
@@ -244,9 +245,6 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		s.start()
 		return s
 	})
-	if errors.Is(err, sessions.ErrClosed) {
-		err = ErrClosed
-	}
 	if err != nil {
 		return nil, fmt.Errorf("whatsapp: open instance %d: %w", inst.ID, err)
 	}

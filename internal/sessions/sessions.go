@@ -32,6 +32,10 @@ type Session interface {
 // Registry holds an engine's open sessions by instance. The zero value is
 // ready to use.
 type Registry[S Session] struct {
+	// Closed is what Open returns after CloseAll: the engine's own error,
+	// or ErrClosed when nil.
+	Closed error
+
 	mu     sync.Mutex
 	closed bool
 	open   map[portrait.InstanceID]S
@@ -40,13 +44,16 @@ type Registry[S Session] struct {
 // Open registers the session that start returns as instance id's. start
 // runs under the registry's lock, so that two Opens of one instance never
 // both start a session: it must not call the registry. Open fails with
-// ErrClosed after CloseAll and with ErrAlreadyOpen while id has a session;
+// Closed after CloseAll and with ErrAlreadyOpen while id has a session;
 // start is not called then.
 func (r *Registry[S]) Open(id portrait.InstanceID, start func() S) (S, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var zero S
 	if r.closed {
+		if r.Closed != nil {
+			return zero, r.Closed
+		}
 		return zero, ErrClosed
 	}
 	if _, ok := r.open[id]; ok {

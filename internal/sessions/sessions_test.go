@@ -48,6 +48,13 @@ func TestRegistry(t *testing.T) {
 	if _, err := r.Open(2, func() *fake { t.Fatal("started after CloseAll"); return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Open after CloseAll = %v, want ErrClosed", err)
 	}
+
+	own := errors.New("engine: session closed")
+	r2 := Registry[*fake]{Closed: own}
+	r2.CloseAll()
+	if _, err := r2.Open(1, func() *fake { t.Fatal("started after CloseAll"); return nil }); err != own {
+		t.Fatalf("Open after CloseAll = %v, want the engine's own error", err)
+	}
 }
 
 func TestBackoffBounds(t *testing.T) {
