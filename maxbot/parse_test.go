@@ -145,3 +145,20 @@ func FuzzCheckToken(f *testing.F) {
 		}
 	})
 }
+
+// A full memory of where users were seen makes room for one user at a
+// time instead of forgetting everyone.
+func TestSawAtCapacity(t *testing.T) {
+	s := &session{seen: map[int64]int64{}}
+	for i := range int64(maxSeen) {
+		s.saw(i, -1)
+	}
+	s.saw(7, -2) // seen already: nobody is forgotten
+	if len(s.seen) != maxSeen || s.seen[7] != -2 {
+		t.Fatalf("after a known user: %d remembered, 7 → %d", len(s.seen), s.seen[7])
+	}
+	s.saw(maxSeen+1, -3)
+	if len(s.seen) != maxSeen || s.seen[maxSeen+1] != -3 {
+		t.Fatalf("after a new user at capacity: %d remembered (want %d)", len(s.seen), maxSeen)
+	}
+}

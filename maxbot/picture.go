@@ -193,11 +193,19 @@ func skippable(err error) bool {
 	return ae != nil && (ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound)
 }
 
+// maxSeen bounds the users a session remembers a chat of.
+const maxSeen = 100_000
+
+// saw remembers chat as one where the bot can see user.
 func (s *session) saw(user, chat int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.seen) >= 100_000 {
-		s.seen = map[int64]int64{}
+	if _, ok := s.seen[user]; !ok && len(s.seen) >= maxSeen {
+		// Full: one other user makes room, the rest stay found at once.
+		for other := range s.seen {
+			delete(s.seen, other)
+			break
+		}
 	}
 	s.seen[user] = chat
 }

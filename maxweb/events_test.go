@@ -1,6 +1,7 @@
 package maxweb
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -91,5 +92,22 @@ func TestPushesWithCmdOneAreStillPushes(t *testing.T) {
 	eventually(t, func() bool { return len(r.sink.Changes()) == 1 }, "a change pushed with cmd 1")
 	if c := r.sink.Changes()[0]; c.Chat.String() != "10000001" {
 		t.Fatalf("change = %+v", c)
+	}
+}
+
+// A full memory of picture ids makes room for one chat at a time: a
+// push for a chat it still knows is not taken for a change.
+func TestRememberAtCapacity(t *testing.T) {
+	s := &session{known: map[string]string{}}
+	for i := range maxKnown {
+		s.rememberLocked(strconv.Itoa(i), "p")
+	}
+	s.rememberLocked("7", "q") // known already: nothing is forgotten
+	if len(s.known) != maxKnown || s.known["7"] != "q" {
+		t.Fatalf("after updating a known chat: %d remembered, 7 → %q", len(s.known), s.known["7"])
+	}
+	s.rememberLocked("new", "p")
+	if len(s.known) != maxKnown || s.known["new"] != "p" {
+		t.Fatalf("after a new chat at capacity: %d remembered (want %d), new → %q", len(s.known), maxKnown, s.known["new"])
 	}
 }

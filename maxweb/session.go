@@ -798,9 +798,15 @@ func (s *session) remember(chat, pictureID string) {
 	s.rememberLocked(chat, pictureID)
 }
 
+// rememberLocked is remember with s.mu held. When maxKnown chats are
+// remembered, a new one takes the place of one other: forgetting them all
+// would make every push that follows look like a picture change.
 func (s *session) rememberLocked(chat, pictureID string) {
-	if len(s.known) >= maxKnown {
-		s.known = map[string]string{}
+	if _, ok := s.known[chat]; !ok && len(s.known) >= maxKnown {
+		for other := range s.known {
+			delete(s.known, other)
+			break
+		}
 	}
 	s.known[chat] = pictureID
 }
