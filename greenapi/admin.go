@@ -154,7 +154,7 @@ func (s *Server) adminCreateInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	h, token, err := s.Instances.Create(r.Context(), t, in.Engine)
 	if err != nil {
-		s.fail(w, r, validation("%v", err))
+		s.fail(w, r, createError(err))
 		return
 	}
 	if in.Credential != "" {
@@ -225,10 +225,20 @@ func (s *Server) adminCredential(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"saved": true})
 }
 
-// credentialError is the reply to a credential that was not accepted.
+// createError maps a failed instance creation: the store's failure is the
+// server's (500, try again), anything else refused the request (400).
+func createError(err error) *apiError {
+	if errors.Is(err, portrait.ErrStorage) {
+		return internal(err, "the instance could not be stored; try again later")
+	}
+	return validation("%v", err)
+}
+
+// credentialError is the reply to a credential that was not accepted, or
+// not stored.
 func credentialError(err error) *apiError {
 	if errors.Is(err, portrait.ErrStorage) {
-		return internal(err, "the credential could not be stored")
+		return internal(err, "the credential could not be stored; try again later")
 	}
 	return validation("the credential was not accepted: %v", err)
 }

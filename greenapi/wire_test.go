@@ -209,6 +209,28 @@ func TestEngineError(t *testing.T) {
 	}
 }
 
+// TestAdminChangeErrors: an operator's change the store could not take is
+// a 500 that hides the store's words; anything else is a 400 that says why.
+func TestAdminChangeErrors(t *testing.T) {
+	disk := fmt.Errorf("%w: sqlite: write /data/portrait.db: disk I/O error", portrait.ErrStorage)
+	tests := []struct {
+		name   string
+		e      *apiError
+		status int
+		msg    string
+	}{
+		{"create, unknown engine", createError(errors.New(`unknown engine "x" (available: sandbox)`)), 400, `Validation failed. Details: unknown engine "x"`},
+		{"create, storage", createError(disk), 500, "Internal Server Error: the instance could not be stored; try again later"},
+		{"credential, refused", credentialError(errors.New("the bot token was refused")), 400, "the credential was not accepted: the bot token was refused"},
+		{"credential, storage", credentialError(disk), 500, "Internal Server Error: the credential could not be stored; try again later"},
+	}
+	for _, tt := range tests {
+		if tt.e.status != tt.status || !strings.Contains(tt.e.message, tt.msg) || strings.Contains(tt.e.message, "/data") {
+			t.Errorf("%s: %d %q; want %d with %q", tt.name, tt.e.status, tt.e.message, tt.status, tt.msg)
+		}
+	}
+}
+
 // TestReason: the reasons of avatarInfo notifications and qr errors, in
 // GREEN-API's words.
 func TestReason(t *testing.T) {

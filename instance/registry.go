@@ -477,5 +477,5 @@ func create(ctx context.Context, store portrait.Store, t portrait.InstanceType, 
 		}
 		return inst, token, nil
 	}
-	return portrait.Instance{}, "", fmt.Errorf("instance: create: %w", lastErr)
+	return portrait.Instance{}, "", fmt.Errorf("%w: instance: create: %w", portrait.ErrStorage, lastErr)
 }

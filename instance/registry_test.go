@@ -151,6 +151,19 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+// TestCreateStorageFailure: an instance the store could not take is the
+// server's failure (ErrStorage); a request naming an unknown engine is not.
+func TestCreateStorageFailure(t *testing.T) {
+	db, reg := open(t)
+	if _, _, err := reg.Create(t.Context(), portrait.TypeWhatsApp, "carrier-pigeon"); err == nil || errors.Is(err, portrait.ErrStorage) {
+		t.Errorf("unknown engine: %v; want a refusal that is not a storage failure", err)
+	}
+	db.Close()
+	if _, _, err := reg.Create(t.Context(), portrait.TypeWhatsApp, ""); !errors.Is(err, portrait.ErrStorage) {
+		t.Errorf("Create on a closed store = %v; want ErrStorage", err)
+	}
+}
+
 // TestWatch: changes made by another process (the CLI, with a lazy
 // registry of its own) on the same store reach a running registry.
 func TestWatch(t *testing.T) {

@@ -254,12 +254,12 @@ func SetToken(ctx context.Context, kv portrait.KV, id portrait.InstanceID, token
 	}
 	if token == "" {
 		if err := kv.DeleteKey(ctx, id, KeyToken); err != nil {
-			return fmt.Errorf("maxbot: forgetting the bot token of instance %d: %w", id, err)
+			return fmt.Errorf("%w: maxbot: forgetting the bot token of instance %d: %w", portrait.ErrStorage, id, err)
 		}
 		return nil
 	}
 	if err := kv.Put(ctx, id, KeyToken, []byte(token)); err != nil {
-		return fmt.Errorf("maxbot: storing the bot token of instance %d: %w", id, err)
+		return fmt.Errorf("%w: maxbot: storing the bot token of instance %d: %w", portrait.ErrStorage, id, err)
 	}
 	return nil
 }

@@ -84,6 +84,28 @@ func TestSetTokenRefusesBadValues(t *testing.T) {
 	}
 }
 
+// brokenKV is a store that fails every call, as a full disk would.
+type brokenKV struct{}
+
+var errDisk = errors.New("disk I/O error")
+
+func (brokenKV) Get(context.Context, portrait.InstanceID, string) ([]byte, error) {
+	return nil, errDisk
+}
+func (brokenKV) Put(context.Context, portrait.InstanceID, string, []byte) error { return errDisk }
+func (brokenKV) DeleteKey(context.Context, portrait.InstanceID, string) error   { return errDisk }
+
+// TestSetTokenStorageFailure: a token that could not be stored is the
+// server's failure (ErrStorage), not a refused token.
+func TestSetTokenStorageFailure(t *testing.T) {
+	for _, token := range []string{"ok", ""} {
+		err := SetToken(ctx(t), brokenKV{}, testInstance, token)
+		if !errors.Is(err, portrait.ErrStorage) || !errors.Is(err, errDisk) || errors.Is(err, ErrBadToken) {
+			t.Errorf("SetToken(%q) on a failing store = %v; want ErrStorage wrapping the store's error", token, err)
+		}
+	}
+}
+
 func TestStartsWithStoredTokenAndRetries(t *testing.T) {
 	r := newRig(t, true)
 	r.srv.Fail("GET /me", botfake.Fault{Status: 502, Code: "internal"}, botfake.Fault{Status: 503, Code: "internal"})
