@@ -3,8 +3,6 @@ package maxbot
 import (
 	"strings"
 	"testing"
-
-	"github.com/portrait-dev/portrait/internal/picfetch"
 )
 
 func TestParseAPIError(t *testing.T) {
@@ -70,24 +68,6 @@ func TestParseReplies(t *testing.T) {
 		p, err := parseUploadReply([]byte(tc.body))
 		if (err == nil) != tc.ok || (tc.ok && p["k"].Token != "t") {
 			t.Errorf("parseUploadReply(%s) = %v, %v", tc.body, p, err)
-		}
-	}
-}
-
-func TestHostAllowed(t *testing.T) {
-	allowed := []string{"oneme.ru", "127.0.0.1:8443"}
-	for _, tc := range []struct {
-		host, port string
-		want       bool
-	}{
-		{"i.oneme.ru", "", true},
-		{"i.oneme.ru", "8443", false},
-		{"xoneme.ru", "", false},
-		{"127.0.0.1", "8443", true},
-		{"127.0.0.1", "443", false},
-	} {
-		if got := picfetch.HostAllowed(allowed, tc.host, tc.port); got != tc.want {
-			t.Errorf("picfetch.HostAllowed(%q, %q) = %v", tc.host, tc.port, got)
 		}
 	}
 }

@@ -21,18 +21,44 @@ func TestHostAllowed(t *testing.T) {
 		want       bool
 	}{
 		{"oneme.ru", "", true},
+		{"oneme.ru", "443", true},
+		{"i.oneme.ru", "", true},
 		{"i.oneme.ru", "443", true},
+		{"I.ONEME.RU", "", true},
+		{"i.oneme.ru.", "", true},
 		{"I.ONEME.RU.", "", true},
 		{"evil-oneme.ru", "", false},
+		{"xoneme.ru", "", false},
+		{"oneme.ru.evil.com", "", false},
 		{"oneme.ru", "8080", false},
+		{"i.oneme.ru", "8443", false},
 		{"127.0.0.1", "8443", true},
 		{"127.0.0.1", "", false},
+		{"127.0.0.1", "443", false},
+		{"127.0.0.1", "9443", false},
 		{"", "", false},
 	} {
 		if got := HostAllowed(allowed, tc.host, tc.port); got != tc.want {
-			t.Errorf("HostAllowed(%q, %q) = %v", tc.host, tc.port, got)
+			t.Errorf("HostAllowed(%q, %q) = %v, want %v", tc.host, tc.port, got, tc.want)
 		}
 	}
+}
+
+// FuzzHostAllowed: no host outside the allowed ones is accepted.
+func FuzzHostAllowed(f *testing.F) {
+	f.Add("i.oneme.ru", "")
+	f.Add("oneme.ru.evil", "443")
+	f.Fuzz(func(t *testing.T, host, port string) {
+		if HostAllowed([]string{"oneme.ru"}, host, port) {
+			h := strings.ToLower(strings.TrimSuffix(host, "."))
+			if port != "" && port != "443" {
+				t.Fatalf("accepted port %q", port)
+			}
+			if h != "oneme.ru" && !strings.HasSuffix(h, ".oneme.ru") {
+				t.Fatalf("accepted %q", host)
+			}
+		}
+	})
 }
 
 var errBig = errors.New("too large")
