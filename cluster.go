@@ -68,9 +68,10 @@ type Leases interface {
 	// Nodes returns the nodes whose last heartbeat is less than within
 	// old, ordered by ID.
 	Nodes(ctx context.Context, within time.Duration) ([]Node, error)
-	// RemoveNode forgets a node and releases all of its leases at once (a
-	// node that stops cleanly hands its instances over this way). An
-	// unknown node is not an error.
+	// RemoveNode forgets a node and releases all of its leases and job
+	// claims at once (a node that stops cleanly hands its instances over
+	// this way, after it stopped acting for them). An unknown node is not
+	// an error.
 	RemoveNode(ctx context.Context, id string) error
 
 	// Acquire takes the lease of an instance for node, for ttl from now.

@@ -85,14 +85,17 @@ func (db *DB) Nodes(ctx context.Context, within time.Duration) ([]portrait.Node,
 	return out, nil
 }
 
-// RemoveNode forgets a node and releases all of its leases, in one
-// transaction. An unknown node is not an error.
+// RemoveNode forgets a node and releases all of its leases and job
+// claims, in one transaction. An unknown node is not an error.
 func (db *DB) RemoveNode(ctx context.Context, id string) error {
 	if err := checkCtx(ctx, "remove node "+id); err != nil {
 		return err
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE node = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = $1`, id); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, id)

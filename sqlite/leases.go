@@ -102,11 +102,14 @@ func (db *DB) Nodes(ctx context.Context, within time.Duration) ([]portrait.Node,
 	return out, nil
 }
 
-// RemoveNode forgets a node and releases all of its leases, in one
-// transaction. An unknown node is not an error.
+// RemoveNode forgets a node and releases all of its leases and job
+// claims, in one transaction. An unknown node is not an error.
 func (db *DB) RemoveNode(ctx context.Context, id string) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE node = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ?`, id); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE id = ?`, id)

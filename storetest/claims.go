@@ -29,6 +29,7 @@ func RunClaims(t *testing.T, open func(t *testing.T) ClaimStore) {
 		{"ClaimedOnce", testClaimOnce},
 		{"ClaimExpires", testClaimExpires},
 		{"FinishEndsClaim", testClaimFinish},
+		{"RemoveNodeEndsClaims", testClaimRemoveNode},
 		{"Fair", testClaimFair},
 		{"ConcurrentClaimers", testClaimConcurrent},
 		{"Invalid", testClaimInvalid},
@@ -127,6 +128,22 @@ func testClaimExpires(t *testing.T, s ClaimStore) {
 	wantJobIDs(t, "claim while the first lasts", claim(t, s, "node-1", now, 10, time.Minute))
 	waitExpired(t, s, portrait.Lease{Instance: a, Expires: after.Add(ttl)})
 	wantJobIDs(t, "claim after the first ran out", claim(t, s, "node-1", now, 10, time.Minute), j)
+}
+
+// testClaimRemoveNode: a node that stops cleanly hands its claimed jobs
+// over with its leases, at once.
+func testClaimRemoveNode(t *testing.T, s ClaimStore) {
+	ids := createN(t, s, 1)
+	a := ids[0]
+	j := jobAt(t, s, a, 1)
+	acquire(t, s, a, "node-1", time.Hour)
+	now := baseTime.Add(time.Minute)
+	wantJobIDs(t, "node-1's claim", claim(t, s, "node-1", now, 10, time.Hour), j)
+	if err := s.RemoveNode(t.Context(), "node-1"); err != nil {
+		t.Fatal(err)
+	}
+	acquire(t, s, a, "node-2", time.Hour)
+	wantJobIDs(t, "the next owner's claim after RemoveNode", claim(t, s, "node-2", now, 10, time.Hour), j)
 }
 
 func testClaimFinish(t *testing.T, s ClaimStore) {

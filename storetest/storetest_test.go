@@ -527,6 +527,7 @@ func (m *memStore) RemoveNode(ctx context.Context, id string) error {
 	defer unlock()
 	delete(m.nodes, id)
 	maps.DeleteFunc(m.leases, func(_ portrait.InstanceID, l portrait.Lease) bool { return l.Node == id })
+	maps.DeleteFunc(m.claims, func(_ int64, c memClaim) bool { return c.node == id })
 	return nil
 }
 
