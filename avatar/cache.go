@@ -93,3 +93,19 @@ func (c *cache) len() int {
 	}
 	return n
 }
+
+// expireInstances marks every entry of the instances in ids expired,
+// keeping what they remember of the picture, in one pass over the cache.
+func (c *cache) expireInstances(ids map[portrait.InstanceID]bool) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for k, e := range s.m {
+			if ids[k.id] {
+				e.expires = time.Time{}
+				s.m[k] = e
+			}
+		}
+		s.mu.Unlock()
+	}
+}

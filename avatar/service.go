@@ -446,6 +446,15 @@ func (s *Service) Remove(ctx context.Context, src Source, chat, self portrait.Ch
 // CacheLen returns the number of cached lookups.
 func (s *Service) CacheLen() int { return s.cache.len() }
 
+// InvalidateInstances drops the cached answers of every chat of the
+// instances in ids. A cluster node calls it for the instances it gains:
+// what it cached while it owned them before may have changed since.
+func (s *Service) InvalidateInstances(ids map[portrait.InstanceID]bool) {
+	if len(ids) > 0 {
+		s.cache.expireInstances(ids)
+	}
+}
+
 // Invalidate drops the cached answer for one chat of an instance, so the
 // next lookup asks the engine.
 func (s *Service) Invalidate(id portrait.InstanceID, chat string) {

@@ -266,6 +266,19 @@ func TestCoalescingAndCache(t *testing.T) {
 	if n := m.calls.Load(); n != 2 {
 		t.Errorf("after Invalidate the engine was called %d times in all, want 2", n)
 	}
+	// Another instance's invalidation leaves this one's entry; its own
+	// drops it.
+	svc.Get(ctx, at(m, id), alice)
+	svc.InvalidateInstances(map[portrait.InstanceID]bool{id + 1: true})
+	svc.Get(ctx, at(m, id), alice)
+	if n := m.calls.Load(); n != 2 {
+		t.Errorf("another instance's InvalidateInstances dropped the entry: %d engine calls, want 2", n)
+	}
+	svc.InvalidateInstances(map[portrait.InstanceID]bool{id: true})
+	svc.Get(ctx, at(m, id), alice)
+	if n := m.calls.Load(); n != 3 {
+		t.Errorf("after InvalidateInstances the engine was called %d times in all, want 3", n)
+	}
 	// A caller that gives up gets its own error; the lookup goes on for
 	// the others.
 	svc.Invalidate(id, alice.String())
