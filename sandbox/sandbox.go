@@ -60,6 +60,10 @@ type Options struct {
 	// Clock tells the time for cooldowns, QR rotation and picture ids; nil
 	// means time.Now. Waits (Latency, StartDelay, …) always use real timers.
 	Clock func() time.Time
+	// Record, when set, is told of every session opened and closed and of
+	// every call that reached the simulated messenger (see Record). It must
+	// not block for long.
+	Record func(Record)
 	// Logger receives the engine's rare background errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -156,8 +160,10 @@ func (e *Engine) Open(ctx context.Context, inst portrait.Instance, sink portrait
 		return nil, fmt.Errorf("sandbox: open instance %d: %w", inst.ID, err)
 	}
 	s := newSession(e, in, inst.Type, sink)
+	s.lease = portrait.WithLease(context.Background(), leaseOf(ctx))
 	in.sessions[s] = struct{}{}
 	s.begin(sw, false)
+	e.record(ctx, RecordOpen, inst.ID)
 	return s, nil
 }
 

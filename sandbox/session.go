@@ -25,6 +25,8 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	lease context.Context // carries the lease the session was opened under, for its record
+
 	qrSeed   [32]byte
 	qrEpoch  time.Time      // Options.Clock time of Open: QR periods count from it
 	starting sync.WaitGroup // start timers armed and not yet finished
@@ -229,6 +231,7 @@ func (s *session) hang(ctx context.Context, d time.Duration, outcome error) erro
 
 // Picture returns the picture of chat as the simulated messenger holds it.
 func (s *session) Picture(ctx context.Context, chat portrait.ChatID, existingID string) (portrait.RemotePicture, error) {
+	s.e.record(ctx, RecordAct, s.in.id)
 	pic, wait, err := s.picture(ctx, chat, existingID)
 	if isHang(err) {
 		err = s.hang(ctx, wait, err)
@@ -319,6 +322,7 @@ func (s *session) picture(ctx context.Context, chat portrait.ChatID, existingID 
 // SetPicture sets the picture of a group, or the account's own picture when
 // chat is zero or the account's own id. The preview is not kept.
 func (s *session) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
+	s.e.record(ctx, RecordAct, s.in.id)
 	id, wait, err := s.setPicture(ctx, chat, jpeg)
 	if isHang(err) {
 		err = s.hang(ctx, wait, err)
@@ -547,6 +551,7 @@ func (s *session) Close() error {
 	in.mu.Lock()
 	delete(in.sessions, s)
 	s.mu.Lock()
+	wasClosed := s.closed
 	s.closed = true
 	s.stopTimerLocked()
 	s.mu.Unlock()
@@ -555,5 +560,8 @@ func (s *session) Close() error {
 	s.cancel()
 	s.starting.Wait()
 	s.events.close()
+	if !wasClosed {
+		s.e.record(s.lease, RecordClose, s.in.id)
+	}
 	return nil
 }
