@@ -55,7 +55,7 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 			s.notFound(w, r)
 			return
 		}
-		if !s.Admin.Auth.Authorized(r) {
+		if !s.Admin.Auth.Authorized(r) && !s.forwardedByAdmin(r) {
 			if ok, wait := s.AuthFailures.Fail(r, s.cfg.Now()); !ok {
 				s.fail(w, r, tooManyFailures(wait))
 				return
@@ -66,6 +66,37 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// forwardedByAdmin reports whether r was forwarded by another node of the
+// cluster that authenticated it as the admin's (a console sign-in is known
+// only to the node it was made on).
+func (s *Server) forwardedByAdmin(r *http.Request) bool {
+	if s.Cluster == nil {
+		return false
+	}
+	fwd, admin := s.Cluster.Trusted(r)
+	return fwd && admin
+}
+
+// owned serves an admin call about one instance on the node that owns it:
+// another node of the cluster forwards it there.
+func (s *Server) owned(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Cluster != nil {
+			if n, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil {
+				if _, err := s.Instances.Get(r.Context(), portrait.InstanceID(n)); err == nil {
+					if done, e := s.forward(w, r, portrait.InstanceID(n), true); done {
+						if e != nil {
+							s.fail(w, r, e)
+						}
+						return
+					}
+				}
+			}
+		}
+		h(w, r)
+	}
 }
 
 // instanceInfo describes an instance in the admin API.

@@ -31,6 +31,10 @@ type Method struct {
 	// Ready: it needs a linked account (400 "starting" or "not
 	// authorized" otherwise).
 	Ready bool
+	// Local: any node of a cluster answers it from the shared store (it
+	// needs no session); other methods are forwarded to the instance's
+	// node.
+	Local bool
 	// Rate is GREEN-API's limit in requests per second per instance; 0 is
 	// unlimited. Configuration may override it.
 	Rate float64
@@ -62,12 +66,12 @@ var Methods = []*Method{
 	{Name: "getAvatarAsync", Verbs: post, Types: whatsAppOnly, Ready: true, Rate: 10, Request: chatRequest{}, handle: (*Server).getAvatarAsync},
 
 	// Notifications (contract §4).
-	{Name: "receiveNotification", Verbs: get, Rate: 100, Reply: notificationReply{}, handle: (*Server).receiveNotification},
-	{Name: "deleteNotification", Verbs: delete_, Extra: true, Rate: 100, Reply: deleteNotificationReply{}, handle: (*Server).deleteNotification},
+	{Name: "receiveNotification", Local: true, Verbs: get, Rate: 100, Reply: notificationReply{}, handle: (*Server).receiveNotification},
+	{Name: "deleteNotification", Local: true, Verbs: delete_, Extra: true, Rate: 100, Reply: deleteNotificationReply{}, handle: (*Server).deleteNotification},
 
 	// Settings (contract §4).
-	{Name: "getSettings", Verbs: get, Rate: 1, Reply: settingsDoc{}, handle: (*Server).getSettings},
-	{Name: "setSettings", Verbs: post, Rate: 1, Request: settingsDoc{}, Reply: saveSettingsReply{}, handle: (*Server).setSettings},
+	{Name: "getSettings", Local: true, Verbs: get, Rate: 1, Reply: settingsDoc{}, handle: (*Server).getSettings},
+	{Name: "setSettings", Local: true, Verbs: post, Rate: 1, Request: settingsDoc{}, Reply: saveSettingsReply{}, handle: (*Server).setSettings},
 
 	// Instance lifecycle (contract §5).
 	{Name: "getStateInstance", Verbs: get, Rate: 1, Reply: stateReply{}, handle: (*Server).getStateInstance},
@@ -106,26 +110,26 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// unless an admin token is configured and 401 unless it is presented.
 	mux.Handle("GET /admin/instances", s.admin(s.adminListInstances))
 	mux.Handle("POST /admin/instances", s.admin(s.adminCreateInstance))
-	mux.Handle("GET /admin/instances/{id}", s.admin(s.adminInstance))
-	mux.Handle("DELETE /admin/instances/{id}", s.admin(s.adminDeleteInstance))
-	mux.Handle("GET /admin/instances/{id}/qr", s.admin(s.adminQR))
-	mux.Handle("POST /admin/instances/{id}/profile-picture", s.admin(s.adminProfilePicture))
+	mux.Handle("GET /admin/instances/{id}", s.admin(s.owned(s.adminInstance)))
+	mux.Handle("DELETE /admin/instances/{id}", s.admin(s.owned(s.adminDeleteInstance)))
+	mux.Handle("GET /admin/instances/{id}/qr", s.admin(s.owned(s.adminQR)))
+	mux.Handle("POST /admin/instances/{id}/profile-picture", s.admin(s.owned(s.adminProfilePicture)))
 	mux.Handle("POST /admin/instances/{id}/rotate-token", s.admin(s.adminRotateToken))
-	mux.Handle("POST /admin/instances/{id}/credential", s.admin(s.adminCredential))
-	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.adminSandboxWorld))
-	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.adminSandboxUpdate))
-	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.adminSandboxScan))
+	mux.Handle("POST /admin/instances/{id}/credential", s.admin(s.owned(s.adminCredential)))
+	mux.Handle("GET /admin/instances/{id}/sandbox/world", s.admin(s.owned(s.adminSandboxWorld)))
+	mux.Handle("POST /admin/instances/{id}/sandbox/chats/{chat}", s.admin(s.owned(s.adminSandboxUpdate)))
+	mux.Handle("POST /admin/instances/{id}/sandbox/scan", s.admin(s.owned(s.adminSandboxScan)))
 	// For the console (admin_console.go): the same validation and answers
 	// as the GREEN-API methods, without the instance's token.
 	mux.Handle("GET /admin/engines", s.admin(s.adminEngines))
 	mux.Handle("GET /admin/instances/{id}/settings", s.admin(s.adminMethod("getSettings")))
 	mux.Handle("POST /admin/instances/{id}/settings", s.admin(s.adminMethod("setSettings")))
 	mux.Handle("POST /admin/instances/{id}/webhook-test", s.admin(s.adminWebhookTest))
-	mux.Handle("GET /admin/instances/{id}/notifications", s.admin(s.adminNotifications))
-	mux.Handle("POST /admin/instances/{id}/pairing-code", s.admin(s.adminMethod("getAuthorizationCode")))
-	mux.Handle("POST /admin/instances/{id}/logout", s.admin(s.adminMethod("logout")))
-	mux.Handle("POST /admin/instances/{id}/group-picture", s.admin(s.adminMethod("setGroupPicture")))
-	mux.Handle("POST /admin/instances/{id}/avatar", s.admin(s.adminCall(adminLookupMethod)))
+	mux.Handle("GET /admin/instances/{id}/notifications", s.admin(s.owned(s.adminNotifications)))
+	mux.Handle("POST /admin/instances/{id}/pairing-code", s.admin(s.owned(s.adminMethod("getAuthorizationCode"))))
+	mux.Handle("POST /admin/instances/{id}/logout", s.admin(s.owned(s.adminMethod("logout"))))
+	mux.Handle("POST /admin/instances/{id}/group-picture", s.admin(s.owned(s.adminMethod("setGroupPicture"))))
+	mux.Handle("POST /admin/instances/{id}/avatar", s.admin(s.owned(s.adminCall(adminLookupMethod))))
 
 	if s.Console != nil {
 		// The console page checks the admin token itself (it shows a

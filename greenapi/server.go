@@ -23,6 +23,7 @@ import (
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/cluster"
 	"github.com/portrait-dev/portrait/metrics"
 	"github.com/portrait-dev/portrait/outbound"
 )
@@ -77,6 +78,47 @@ type Deps struct {
 	// AuthFailures limits failed authentications per client address, for
 	// the GREEN-API methods and the admin API alike; nil limits nothing.
 	AuthFailures *adminauth.Limiter
+	// Cluster forwards the requests for instances another node owns;
+	// nil on a server of its own.
+	Cluster Cluster
+}
+
+// Cluster is what the HTTP layer needs of cluster mode (cluster.Node).
+type Cluster interface {
+	// Forward serves r by the node that owns id and returns true, or
+	// returns false when r is to be served here. admin says the request
+	// was authenticated as the admin's. On error nothing was written.
+	Forward(w http.ResponseWriter, r *http.Request, id portrait.InstanceID, admin bool) (bool, error)
+	// Trusted reports whether r was forwarded by a node of the cluster,
+	// and whether that node authenticated it as the admin's.
+	Trusted(r *http.Request) (forwarded, admin bool)
+}
+
+// forward serves q by the node that owns its instance, when that is
+// another node of the cluster; it reports whether it did (or failed).
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, id portrait.InstanceID, admin bool) (bool, *apiError) {
+	if s.Cluster == nil {
+		return false, nil
+	}
+	done, err := s.Cluster.Forward(w, r, id, admin)
+	if err == nil {
+		return done, nil
+	}
+	switch {
+	case errors.Is(err, cluster.ErrMisdirected):
+		cluster.MarkNotOwner(w.Header())
+		return true, newError(http.StatusMisdirectedRequest, "Misdirected Request: this node does not serve instance %d", id)
+	case errors.Is(err, cluster.ErrBadSecret):
+		return true, newError(http.StatusForbidden, "Forbidden: a node-to-node call without the cluster's secret")
+	case errors.Is(err, cluster.ErrTooLarge):
+		return true, newError(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is over the size a node forwards to another")
+	case errors.Is(err, cluster.ErrOwnerFailed):
+		s.Log.Warn("forwarding a request", "idInstance", int64(id), "err", err)
+		return true, &apiError{status: http.StatusBadGateway, retryAfter: time.Second,
+			message: fmt.Sprintf("Bad Gateway: the node that serves instance %d did not answer; try again", id)}
+	}
+	return true, &apiError{status: http.StatusServiceUnavailable, retryAfter: time.Second,
+		message: fmt.Sprintf("Service Unavailable: no node of the cluster serves instance %d right now (one is taking it over); try again", id)}
 }
 
 // Server is the HTTP handler of portrait.
@@ -312,6 +354,11 @@ func (s *Server) dispatch(q *request, m *Method) *apiError {
 	if !slices.Contains(m.Verbs, q.r.Method) {
 		q.w.Header().Set("Allow", strings.Join(m.Verbs, ", "))
 		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.Name, strings.Join(m.Verbs, " or "))
+	}
+	if !m.Local {
+		if done, e := s.forward(q.w, q.r, h.ID(), false); done {
+			return e
+		}
 	}
 	if ok, wait := s.limits.allow(h.ID(), m.Name, s.cfg.Now(), q.w.Header().Set); !ok {
 		e := newError(http.StatusTooManyRequests, "%s: %s is limited to %s requests per second per instance; retry after %s",

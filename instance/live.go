@@ -205,8 +205,16 @@ func readiness(s portrait.Session) error {
 	return portrait.ErrNotAuthorized
 }
 
-// session returns the open session, opening it first in a lazy registry.
-func (l *live) session(ctx context.Context) (portrait.Session, error) {
+// session returns the open session, opening it first in a lazy registry,
+// and the context to call it with: in cluster mode the one carrying this
+// node's lease, and an error when this node does not own the instance.
+func (l *live) session(ctx context.Context) (context.Context, portrait.Session, error) {
+	if acting := l.r.opts.Acting; acting != nil {
+		var ok bool
+		if ctx, ok = acting(ctx, l.id); !ok {
+			return ctx, nil, fmt.Errorf("%w: instance %d is served by another node of the cluster", portrait.ErrUnavailable, l.id)
+		}
+	}
 	o := l.sess.Load()
 	if o == nil && l.r.opts.Lazy {
 		l.openMu.Lock()
@@ -216,33 +224,33 @@ func (l *live) session(ctx context.Context) (portrait.Session, error) {
 		}
 		l.openMu.Unlock()
 		if o == nil {
-			return nil, fmt.Errorf("%w: instance %d was deleted", portrait.ErrUnavailable, l.id)
+			return ctx, nil, fmt.Errorf("%w: instance %d was deleted", portrait.ErrUnavailable, l.id)
 		}
 	}
 	switch {
 	case o == nil:
-		return nil, portrait.ErrStarting
+		return ctx, nil, portrait.ErrStarting
 	case o.err != nil:
-		return nil, o.err
+		return ctx, nil, o.err
 	}
-	return o.s, nil
+	return ctx, o.s, nil
 }
 
 // readySession is session after the readiness check.
-func (l *live) readySession(ctx context.Context) (portrait.Session, error) {
-	s, err := l.session(ctx)
+func (l *live) readySession(ctx context.Context) (context.Context, portrait.Session, error) {
+	ctx, s, err := l.session(ctx)
 	if err != nil {
-		return nil, err
+		return ctx, nil, err
 	}
 	if err := readiness(s); err != nil {
-		return nil, err
+		return ctx, nil, err
 	}
-	return s, nil
+	return ctx, s, nil
 }
 
 // Picture implements portrait.Handle.
 func (l *live) Picture(ctx context.Context, chat portrait.ChatID, existingID string) (portrait.RemotePicture, error) {
-	s, err := l.readySession(ctx)
+	ctx, s, err := l.readySession(ctx)
 	if err != nil {
 		return portrait.RemotePicture{}, err
 	}
@@ -251,7 +259,7 @@ func (l *live) Picture(ctx context.Context, chat portrait.ChatID, existingID str
 
 // SetPicture implements portrait.Handle.
 func (l *live) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, preview []byte) (string, error) {
-	s, err := l.readySession(ctx)
+	ctx, s, err := l.readySession(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -260,7 +268,7 @@ func (l *live) SetPicture(ctx context.Context, chat portrait.ChatID, jpeg, previ
 
 // QR implements portrait.Handle.
 func (l *live) QR(ctx context.Context) (portrait.QR, error) {
-	s, err := l.session(ctx)
+	ctx, s, err := l.session(ctx)
 	if err != nil {
 		return portrait.QR{}, err
 	}
@@ -269,7 +277,7 @@ func (l *live) QR(ctx context.Context) (portrait.QR, error) {
 
 // PairingCode implements portrait.Handle.
 func (l *live) PairingCode(ctx context.Context, phone string) (string, error) {
-	s, err := l.session(ctx)
+	ctx, s, err := l.session(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -278,7 +286,7 @@ func (l *live) PairingCode(ctx context.Context, phone string) (string, error) {
 
 // Logout implements portrait.Handle.
 func (l *live) Logout(ctx context.Context) error {
-	s, err := l.session(ctx)
+	ctx, s, err := l.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,7 +295,7 @@ func (l *live) Logout(ctx context.Context) error {
 
 // Reboot implements portrait.Handle.
 func (l *live) Reboot(ctx context.Context) error {
-	s, err := l.session(ctx)
+	ctx, s, err := l.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -302,7 +310,7 @@ const settleWait = 10 * time.Second
 // logoutForDelete logs a linked account out before its instance is
 // deleted, so that the phone no longer lists the device; best effort.
 func (l *live) logoutForDelete(ctx context.Context) {
-	s, err := l.session(ctx)
+	ctx, s, err := l.session(ctx)
 	if err != nil {
 		return
 	}

@@ -22,6 +22,13 @@ type Options struct {
 	// never in Start), and closes it again after Delete: the CLI's
 	// registry must not connect every linked device to change one.
 	Lazy bool
+	// Acting, when set, puts the registry in cluster mode: it opens no
+	// session by itself, only those Own gives it, and a session call acts
+	// only while Acting says this node owns the instance, under the
+	// context Acting returns (which carries the lease, so that the store
+	// refuses the writes of a node that lost it). cluster.Node.Acting is
+	// one.
+	Acting func(ctx context.Context, id portrait.InstanceID) (context.Context, bool)
 	// Logger receives the registry's warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -147,11 +154,15 @@ func (r *Registry) Refresh(ctx context.Context, id portrait.InstanceID) error {
 	if err != nil || !added {
 		return err
 	}
-	if !r.opts.Lazy {
+	if r.opensAll() {
 		r.open(ctx, l)
 	}
 	return nil
 }
+
+// opensAll reports whether the registry opens every instance's session
+// itself: not when lazy, nor in cluster mode.
+func (r *Registry) opensAll() bool { return !r.opts.Lazy && r.opts.Acting == nil }
 
 // insert puts inst in the live set, or updates the credentials and
 // settings of the one there; added says which.
@@ -217,7 +228,7 @@ func (r *Registry) reconcile(ctx context.Context) error {
 	}
 	r.gen = gen
 	r.mu.Unlock()
-	if !r.opts.Lazy {
+	if r.opensAll() {
 		r.openAll(ctx, added)
 	}
 	for _, l := range gone {
@@ -345,8 +356,8 @@ func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine s
 	if err != nil {
 		return nil, "", err
 	}
-	if r.opts.Lazy {
-		return l, token, nil
+	if !r.opensAll() {
+		return l, token, nil // opened when first needed, or by its owner
 	}
 	r.open(ctx, l)
 	if openErr := l.Err(); openErr != nil {
@@ -438,6 +449,53 @@ func (r *Registry) SetCredential(ctx context.Context, id portrait.InstanceID, se
 		return fmt.Errorf("%w: the %s engine takes no credential", portrait.ErrUnsupported, l.engine)
 	}
 	return c.SetCredential(ctx, id, secret)
+}
+
+// IDs lists every instance (cluster.Owner).
+func (r *Registry) IDs(context.Context) ([]portrait.InstanceID, error) {
+	r.mu.RLock()
+	ids := make([]portrait.InstanceID, 0, len(r.live))
+	for id := range r.live {
+		ids = append(ids, id)
+	}
+	r.mu.RUnlock()
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Own opens the session of the instance whose lease this node has just
+// taken, under that lease (cluster.Owner). An instance the registry has
+// not seen yet (created on another node a moment ago) is read first.
+func (r *Registry) Own(ctx context.Context, lease portrait.Lease) {
+	l := r.get(lease.Instance)
+	if l == nil {
+		if err := r.Refresh(ctx, lease.Instance); err != nil {
+			r.log.Warn("reading an instance this node took", "idInstance", int64(lease.Instance), "err", err)
+		}
+		if l = r.get(lease.Instance); l == nil {
+			return
+		}
+	}
+	l.openMu.Lock()
+	defer l.openMu.Unlock()
+	if l.sess.Load() == nil {
+		r.open(portrait.WithLease(ctx, lease), l)
+	}
+}
+
+// Disown closes the session of an instance this node no longer owns
+// (cluster.Owner). The instance stays known, unopened, so that it is
+// authenticated and forwarded; calls on handles taken before fail.
+func (r *Registry) Disown(id portrait.InstanceID) {
+	r.mu.Lock()
+	l := r.live[id]
+	if l == nil || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.live[id] = r.newLive(l.instance())
+	r.mu.Unlock()
+	l.close()
 }
 
 // Close closes every session.

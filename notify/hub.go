@@ -53,6 +53,15 @@ type Options struct {
 	// as the reason field of avatarInfo and avatarChanged; nil means the
 	// error's own text. The HTTP layer provides GREEN-API's wording.
 	Reason func(error) string
+	// Acting, when set (cluster mode), says whether this node acts for an
+	// instance, and gives the context to act with (carrying its lease, so
+	// that the store refuses the writes of a node that lost it). Only
+	// instances it acts for get their events committed, their webhooks
+	// sent and their jobs run. nil: this server acts for every instance.
+	Acting func(ctx context.Context, id portrait.InstanceID) (context.Context, bool)
+	// Jobs, when set, takes the due jobs to run (cluster mode: claims the
+	// jobs of the instances this node owns); nil means Queue.DueJobs.
+	Jobs func(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -92,6 +101,9 @@ type Hub struct {
 func New(queue portrait.Queue, avatars *avatar.Service, instances portrait.Instances, opts Options, log *slog.Logger, m Metrics) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Acting == nil {
+		opts.Acting = func(ctx context.Context, _ portrait.InstanceID) (context.Context, bool) { return ctx, true }
 	}
 	if opts.Reason == nil {
 		opts.Reason = func(err error) string { return err.Error() }
@@ -259,9 +271,13 @@ func (h *Hub) StateChanged(l portrait.Handle, state portrait.State) {
 	if !l.Settings().StateWebhook {
 		return
 	}
+	ctx, ok := h.opts.Acting(context.Background(), id)
+	if !ok {
+		return // a session this node no longer owns, closing
+	}
 	body, err := h.envelope(l, "stateInstanceChanged", "stateInstance", state)
 	if err == nil {
-		_, err = h.enqueue(context.Background(), id, "stateInstanceChanged", body)
+		_, err = h.enqueue(ctx, id, "stateInstanceChanged", body)
 	}
 	if err != nil {
 		h.log.Error("stateInstanceChanged notification lost", "idInstance", int64(id), "err", err)
@@ -277,13 +293,17 @@ func (h *Hub) PictureChanged(l portrait.Handle, c portrait.PictureChange) {
 	if !l.Settings().AvatarChangedWebhook {
 		return
 	}
+	ctx, ok := h.opts.Acting(context.Background(), id)
+	if !ok {
+		return // a session this node no longer owns, closing
+	}
 	at := c.At
 	if at.IsZero() {
 		at = h.opts.Now()
 	}
 	data, _ := json.Marshal(changeJob{Chat: c.Chat.String(), Kind: c.Kind, Author: c.Author, Removed: c.Removed, PictureID: c.PictureID, At: at.Unix()})
 	now := h.opts.Now()
-	_, err := h.queue.AddJob(context.Background(), portrait.Job{
+	_, err := h.queue.AddJob(ctx, portrait.Job{
 		Instance: id, Kind: kindChanged, Key: c.Chat.String(), Data: data,
 		DueAt: now.Add(h.opts.Debounce), Deadline: now.Add(h.opts.DebounceMax), CreatedAt: now,
 	})

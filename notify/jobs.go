@@ -74,7 +74,11 @@ func (h *Hub) runJobs(ctx context.Context) {
 }
 
 func (h *Hub) dispatchJobs(ctx context.Context) {
-	jobs, err := h.queue.DueJobs(ctx, h.opts.Now(), 256)
+	take := h.queue.DueJobs
+	if h.opts.Jobs != nil {
+		take = h.opts.Jobs
+	}
+	jobs, err := take(ctx, h.opts.Now(), 256)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Warn("reading due jobs", "err", err)
@@ -125,6 +129,10 @@ func (h *Hub) dispatchJobs(ctx context.Context) {
 
 // runJob does one job and commits its notification with the job's removal.
 func (h *Hub) runJob(ctx context.Context, j portrait.Job) error {
+	ctx, ok := h.opts.Acting(ctx, j.Instance)
+	if !ok {
+		return nil // another node owns the instance now; it runs the job once this claim lapses
+	}
 	l, err := h.instances.Get(ctx, j.Instance)
 	if errors.Is(err, portrait.ErrUnknownInstance) || (err == nil && l.Err() != nil) {
 		_, err := h.queue.FinishJob(ctx, j, nil) // the instance is gone or cannot be served

@@ -84,7 +84,7 @@ func (h *Hub) reconcileSenders(ctx context.Context) {
 	}
 	want := map[portrait.InstanceID]bool{}
 	for _, l := range all {
-		if l.Settings().WebhookURL != "" {
+		if _, acting := h.opts.Acting(ctx, l.ID()); acting && l.Settings().WebhookURL != "" {
 			want[l.ID()] = true
 		}
 	}
@@ -97,8 +97,12 @@ func (h *Hub) reconcileSenders(ctx context.Context) {
 		}
 	}
 	for id := range want {
-		if _, ok := h.senders[id]; ok {
-			continue
+		if s, ok := h.senders[id]; ok {
+			select {
+			case <-s.done: // it stopped by itself (the node lost the instance a moment): start another
+			default:
+				continue
+			}
 		}
 		sctx, cancel := context.WithCancel(ctx)
 		s := &sender{cancel: cancel, done: make(chan struct{})}
@@ -126,7 +130,8 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 		if len(delivered) == 0 {
 			return
 		}
-		if _, err := h.queue.DeleteMany(context.WithoutCancel(ctx), id, delivered); err != nil {
+		actx, _ := h.opts.Acting(context.WithoutCancel(ctx), id)
+		if _, err := h.queue.DeleteMany(actx, id, delivered); err != nil {
 			// Kept, to be deleted with the next batch; a restart before
 			// then delivers them again.
 			h.log.Warn("deleting delivered notifications failed; retrying with the next batch", "idInstance", int64(id), "err", err)
@@ -140,6 +145,9 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 		woken := h.wait(id)
 		if l, err := h.instances.Get(ctx, id); err != nil || l.Settings().WebhookURL == "" {
 			return
+		}
+		if _, acting := h.opts.Acting(ctx, id); !acting {
+			return // another node sends them now
 		}
 		batch, err := h.queue.Peek(ctx, id, after, batchSize)
 		if err != nil {
