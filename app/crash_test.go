@@ -65,6 +65,17 @@ func startChild(t *testing.T, bin string, args ...string) *child {
 	return c
 }
 
+// buildPortrait builds the portrait binary into a temporary directory.
+func buildPortrait(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "portrait")
+	build := exec.Command("go", "build", "-o", bin, "github.com/portrait-dev/portrait/cmd/portrait")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestCrashLosesNoAcknowledgedNotification kills portrait with SIGKILL
 // while getAvatarAsync requests are being acknowledged and their
 // notifications delivered, restarts it on the same data, and checks that
@@ -75,11 +86,7 @@ func TestCrashLosesNoAcknowledgedNotification(t *testing.T) {
 		t.Skip("builds and kills a portrait process; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "portrait")
-	build := exec.Command("go", "build", "-o", bin, "github.com/portrait-dev/portrait/cmd/portrait")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildPortrait(t)
 
 	// The receiver records, per instance, the chat ids in arrival order.
 	var mu sync.Mutex

@@ -24,6 +24,7 @@ type database interface {
 	portrait.Store
 	portrait.Queue
 	portrait.Leases
+	portrait.JobClaims
 	// SQL is a database/sql handle on the same database, for whatsmeow's
 	// device store; Dialect is its dialect name there.
 	SQL() *sql.DB

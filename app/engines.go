@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/config"
@@ -32,6 +34,10 @@ var engineMakers = []struct {
 				return nil, nil, fmt.Errorf("--sandbox-world: %w", err)
 			}
 		}
+		record, closeRecord, err := recordFile(cfg.SandboxRecord)
+		if err != nil {
+			return nil, nil, err
+		}
 		return sandbox.New(store, seed, sandbox.Options{
 			Latency:             cfg.SandboxLatency,
 			PictureCooldown:     cfg.SandboxPictureCooldown,
@@ -40,8 +46,9 @@ var engineMakers = []struct {
 			StartDelay:          cfg.SandboxStartDelay,
 			QRRotate:            cfg.SandboxQRRotate,
 			Faults:              cfg.SandboxFaults,
+			Record:              record,
 			Logger:              log,
-		}), func() {}, nil
+		}), closeRecord, nil
 	}},
 	{whatsapp.Name, func(ctx context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
 		wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
@@ -132,4 +139,24 @@ func openEngines(ctx context.Context, cfg config.Config, store database, log *sl
 		closers = append(closers, c)
 	}
 	return engines, closeAll, nil
+}
+
+// recordFile returns the sandbox's Record hook that appends a JSON line
+// per record to the file at path, and its closer; nil when path is empty.
+func recordFile(path string) (func(sandbox.Record), func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sandbox-record: %w", err)
+	}
+	var mu sync.Mutex
+	record := func(r sandbox.Record) {
+		line, _ := json.Marshal(r)
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = f.Write(append(line, '\n')) // one write per line: O_APPEND keeps lines whole
+	}
+	return record, func() { mu.Lock(); defer mu.Unlock(); f.Close() }, nil
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,13 +49,20 @@ func TestServeOnPostgres(t *testing.T) {
 		return err
 	})
 
-	// A second server on the same database is refused while the first
-	// runs: several servers on one database need cluster mode.
-	var out2 syncBuffer
-	err = app.Run(ctx, app.Env{Args: []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database", dsn, "--whatsapp-version", "2.3000.1000000000"},
-		Getenv: func(string) string { return "" }, Stdout: &out2, Stderr: &out2})
-	if err == nil || !strings.Contains(err.Error(), "another server") {
-		t.Errorf("a second server on the same database: %v", err)
+	// A second server on the same database joins it as a node: it
+	// answers for every instance, forwarding to the node that owns it.
+	joined := startIn(t, t.TempDir(), append(append([]string{}, fastArgs...), "--database", dsn)...)
+	eventually(t, func() error {
+		got, err := newClient(joined.URL, first.WhatsApp.ID, first.WhatsApp.Token).GetAvatar(ctx, "11001230001@c.us")
+		// The owner words the link with its --public-url (a cluster gives
+		// every node the same); the picture's path is the same.
+		if err == nil && avatarPath(got.URLAvatar) != avatarPath(av.URLAvatar) {
+			err = fmt.Errorf("through the second node: %+v; want the picture path of %s", got, av.URLAvatar)
+		}
+		return err
+	})
+	if err := joined.Stop(); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
@@ -96,4 +104,12 @@ func parseCreate(t *testing.T, out string) creds {
 		t.Fatalf("no credentials in:\n%s", out)
 	}
 	return c
+}
+
+// avatarPath is the path of an avatar link, from /avatars/ on.
+func avatarPath(url string) string {
+	if i := strings.Index(url, "/avatars/"); i >= 0 {
+		return url[i:]
+	}
+	return url
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/cluster"
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/console"
 	"github.com/portrait-dev/portrait/greenapi"
@@ -58,18 +60,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer ln.Close()
 	m := metrics.New()
 	ln = limitPerClient(ln, int(cfg.MaxConnsPerClient), refusedConnections(m, log, cfg.MaxConnsPerClient))
-	// Background work of this server (heartbeat, engines' upkeep,
+	// Background work of this server (cluster rounds, engines' upkeep,
 	// following the store) ends when serve returns.
 	bg, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-	if isPostgres(cfg.Database) {
-		nd, err := registerNode(ctx, d.db, cfg.DataDir, ln.Addr().String(), log)
-		if err != nil {
-			return err
-		}
-		defer nd.Close()
-		go nd.Run(bg)
-	}
 	if !cfg.PublicURLGiven {
 		// Derived from the address really listened on (port 0 picks one).
 		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
@@ -100,7 +94,31 @@ func serve(ctx context.Context, env Env, args []string) error {
 			go r.Run(bg)
 		}
 	}
-	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Logger: log})
+	// On PostgreSQL the server is a node of a cluster (maybe of one): it
+	// acts only for the instances whose leases it holds.
+	var nd *cluster.Node
+	regOpts := instance.Options{DefaultEngine: defaultEngine, Logger: log}
+	var hubActing func(context.Context, portrait.InstanceID) (context.Context, bool)
+	var hubJobs func(context.Context, time.Time, int) ([]portrait.Job, error)
+	if isPostgres(cfg.Database) {
+		regOpts.Acting = func(ctx context.Context, id portrait.InstanceID) (context.Context, bool) { return nd.Acting(ctx, id) }
+		hubActing = regOpts.Acting
+		hubJobs = func(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error) {
+			return d.db.ClaimJobs(ctx, nd.ID(), now, limit, nd.LeaseTTL())
+		}
+	}
+	reg := instance.New(store, engines, regOpts)
+	if isPostgres(cfg.Database) {
+		nd = cluster.New(d.db, reg, cluster.Options{
+			ID:       nodeID(cfg.DataDir),
+			Addr:     nodeAddr(cfg.NodeAddr, ln.Addr().String()),
+			LeaseTTL: cfg.LeaseTTL,
+			Secret:   secret, // the URL key, which the nodes share through the database
+			MaxBody:  cfg.MaxUploadBytes + 1<<20,
+			OnGain:   avatars.InvalidateInstances,
+			Logger:   log,
+		})
+	}
 	hub := notify.New(store, avatars, reg, notify.Options{
 		Debounce:     cfg.ChangeDebounce,
 		DebounceMax:  cfg.ChangeDebounceMax,
@@ -113,6 +131,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Concurrency:  cfg.WebhookConcurrency,
 		AllowPrivate: cfg.WebhookAllow,
 		Reason:       greenapi.Reason,
+		Acting:       hubActing,
+		Jobs:         hubJobs,
 	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered, Dropped: m.Dropped})
 	m.QueueDepth(store.Depths)
 	m.Instances(reg.List)
@@ -123,6 +143,19 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer reg.Close()
 	if err := welcome(ctx, env.Stdout, reg, cfg); err != nil {
 		return err
+	}
+	if nd != nil {
+		if err := nd.Start(ctx); err != nil {
+			return err
+		}
+		// After the hub has stopped, before the sessions close: the
+		// instances pass to the other nodes at once.
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			nd.Stop(stopCtx)
+		}()
+		go nd.Run(bg)
 	}
 
 	go follow(bg, store, reg, hub, log)
@@ -156,6 +189,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Log:          log,
 		Ready:        func(ctx context.Context) error { return ready(ctx, d) },
 		AuthFailures: failures,
+		Cluster:      clusterOrNil(nd),
 	}, greenapi.Config{
 		MetricsToken:   cfg.MetricsToken,
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -357,4 +391,42 @@ func (a sandboxAdmin) UpdateChat(ctx context.Context, id portrait.InstanceID, ch
 
 func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error {
 	return a.e.Scan(ctx, id)
+}
+
+// clusterOrNil is nd as the HTTP layer's Cluster: nil (no interface
+// holding a nil pointer) on a server of its own.
+func clusterOrNil(nd *cluster.Node) greenapi.Cluster {
+	if nd == nil {
+		return nil
+	}
+	return nd
+}
+
+// nodeID names this server in its cluster: its host and data directory,
+// so that the same server restarted takes its place.
+func nodeID(dataDir string) string {
+	host, _ := os.Hostname()
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		dir = dataDir
+	}
+	return strings.TrimSpace(host) + ":" + dir
+}
+
+// nodeAddr is the address other nodes forward to: the configured one, else
+// the listen address, with the host name for an unspecified host.
+func nodeAddr(configured, listen string) string {
+	if configured != "" {
+		return configured
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -24,6 +24,8 @@ type Config struct {
 	Listen          string
 	DataDir         string
 	Database        string
+	NodeAddr        string
+	LeaseTTL        time.Duration
 	PublicURL       string
 	PublicURLGiven  bool // PublicURL was set by flag or environment, not derived from Listen
 	AdminToken      string
@@ -85,6 +87,7 @@ type Config struct {
 	SandboxFaults              bool
 	SandboxStartDelay          time.Duration
 	SandboxQRRotate            time.Duration
+	SandboxRecord              string
 }
 
 // Setting describes one setting: its flag, its environment variable, its
@@ -115,6 +118,14 @@ func Settings() []Setting {
 			c.Database = v
 			return nil
 		}},
+		{"node-addr", "PORTRAIT_NODE_ADDR", "the listen address", "cluster mode (several servers on one --database postgres://…): the host:port the other nodes reach this one at to forward requests for its instances; by default the listen address, with the machine's host name when it listens on every interface (see docs/cluster.md)", func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("not host:port: %w", err)
+			}
+			c.NodeAddr = v
+			return nil
+		}},
+		{"lease-ttl", "PORTRAIT_LEASE_TTL", "10s", "cluster mode: how long a node's ownership of an instance lasts unless renewed (a node renews ten times per period); the instances of a node that died are served elsewhere within about this long; every node of a cluster should have the same", positiveDur(func(c *Config) *time.Duration { return &c.LeaseTTL })},
 		{"public-url", "PORTRAIT_PUBLIC_URL", "http://<listen>", "absolute base URL clients reach portrait at; urlAvatar links start with it", func(c *Config, v string) error {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -239,6 +250,7 @@ func Settings() []Setting {
 		{"sandbox-fault-timeout", "PORTRAIT_SANDBOX_FAULT_TIMEOUT", "3s", "how long a contact with fault \"timeout\" hangs before the messenger gives up", dur(func(c *Config) *time.Duration { return &c.SandboxFaultTimeout })},
 		{"sandbox-faults", "PORTRAIT_SANDBOX_FAULTS", "true", "false switches off every simulated fault (timeouts, upstream rate limits)", boolean(func(c *Config) *bool { return &c.SandboxFaults })},
 		{"sandbox-start-delay", "PORTRAIT_SANDBOX_START_DELAY", "500ms", "how long a sandbox instance reports 'starting' after the server starts or it reboots", dur(func(c *Config) *time.Duration { return &c.SandboxStartDelay })},
+		{"sandbox-record", "PORTRAIT_SANDBOX_RECORD", "", "file the sandbox appends a JSON line to for every session opened or closed and every call that reached it, with the node and lease it acted under (for cluster tests); empty records nothing", str(func(c *Config) *string { return &c.SandboxRecord })},
 		{"sandbox-qr-rotate", "PORTRAIT_SANDBOX_QR_ROTATE", "20s", "how often the sandbox's QR code changes, as WhatsApp's does", dur(func(c *Config) *time.Duration { return &c.SandboxQRRotate })},
 	}
 }
@@ -418,7 +430,7 @@ func orNone(s string) string {
 
 // describedDefault names the settings whose Default is a description for
 // people (the value is worked out elsewhere), not a value to apply.
-var describedDefault = map[string]bool{"public-url": true, "max-decoders": true, "rate-limits": true, "admin-token": true}
+var describedDefault = map[string]bool{"public-url": true, "node-addr": true, "max-decoders": true, "rate-limits": true, "admin-token": true}
 
 // DefaultPublicURL is the public URL used when none is configured: the
 // address the server listens on, with a wildcard host turned into
