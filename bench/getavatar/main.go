@@ -20,6 +20,11 @@
 // for other processes to go quiet, and it reports the server's CPU time per
 // request and how busy the rest of the machine was during each load.
 //
+// -forwarded (with -database) starts a second portrait node on the same
+// database and compares, in place of the bare handler, the same requests
+// sent through it (it forwards each to the owning node) with those sent
+// to the owner: the cost of cluster mode's forwarding.
+//
 // -cpuprofile FILE builds ./bench/profserve (portrait with a CPU profile)
 // in place of ./cmd/portrait and writes the profile of the measured rounds
 // to FILE, for `go tool pprof`.
@@ -49,6 +54,9 @@ type options struct {
 	Generator  string        // auto, wrk or go
 	CPUProfile string        // when set, profile portrait during the rounds
 	Database   string        // when set, portrait's --database (a postgres:// URL)
+	// Forwarded compares a second node that forwards every request with
+	// the owning node, in place of the bare handler (needs Database).
+	Forwarded bool
 	// QuietCPUs and QuietWait: before each load, wait up to QuietWait for
 	// the other processes on the machine to use less than QuietCPUs CPUs
 	// (over one second); QuietWait 0 does not wait.
@@ -100,6 +108,7 @@ func main() {
 	flag.DurationVar(&o.QuietWait, "quiet-wait", o.QuietWait, "longest wait for a quiet machine before each load; 0 does not wait")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "profile portrait (built from ./bench/profserve) during the rounds and write the CPU profile here")
 	flag.StringVar(&o.Database, "database", "", "run portrait on this PostgreSQL database (a postgres:// URL of a fresh, empty database) instead of SQLite")
+	flag.BoolVar(&o.Forwarded, "forwarded", false, "with -database: start a second portrait node on the same database and compare getAvatar through it (forwarded to the owner) with getAvatar at the owner, in place of the bare handler")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "getavatar: unexpected arguments %q\n", flag.Args())

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/portrait-dev/portrait/bench/internal/benchproc"
+	"github.com/portrait-dev/portrait/postgres"
 )
 
 const adminToken = "bench-admin-token"
@@ -38,7 +41,10 @@ type round struct {
 
 // report is what a run measured.
 type report struct {
-	Generator      string
+	Generator string
+	// Peer names what portrait is compared with: "bare" (the bare
+	// handler) or "forwarded" (the same requests through a second node).
+	Peer           string
 	Rounds         []round
 	PortraitMedian float64
 	BareMedian     float64
@@ -87,7 +93,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	out := o.Out
 	logf := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
-	root, err := moduleRoot(ctx)
+	root, err := benchproc.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +118,10 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	}
 	portraitBin, bareBin := filepath.Join(tmp, "portrait"), filepath.Join(tmp, "bare")
 	t0 := time.Now()
-	if err := build(ctx, root, portraitBin, serverPkg); err != nil {
+	if err := benchproc.Build(ctx, root, portraitBin, serverPkg); err != nil {
 		return nil, err
 	}
-	if err := build(ctx, root, bareBin, "./bench/bare"); err != nil {
+	if err := benchproc.Build(ctx, root, bareBin, "./bench/bare"); err != nil {
 		return nil, err
 	}
 	logf("built %s and ./bench/bare in %s", serverPkg, time.Since(t0).Round(time.Millisecond))
@@ -136,16 +142,16 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	if o.Database != "" {
 		serveArgs = append(serveArgs, "--database", o.Database)
 	}
-	portrait, base, err := startChild(ctx, "portrait", tmp, portraitBin, serverEnv, serveArgs...)
+	portrait, base, err := benchproc.Start(ctx, "portrait", tmp, portraitBin, serverEnv, serveArgs...)
 	defer func() {
-		if serr := portrait.stop(30 * time.Second); serr != nil && err == nil {
+		if serr := portrait.Stop(30 * time.Second); serr != nil && err == nil {
 			err = serr
 		}
 	}()
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHealthy(ctx, portrait, base+"/healthz"); err != nil {
+	if err := benchproc.WaitHealthy(ctx, portrait, base+"/healthz"); err != nil {
 		return nil, err
 	}
 	logf("portrait listening on %s (data dir %s)", base, dataDir)
@@ -165,6 +171,36 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	took := time.Since(t0)
 	logf("created %d WhatsApp sandbox instances through the admin API in %s (%d concurrent requests, %.0f/s)",
 		len(creds), took.Round(time.Millisecond), o.CreateConc, float64(len(creds))/took.Seconds())
+
+	// -forwarded: a second node on the same database takes its share of
+	// the instances; the load goes to the first node's instances, directly
+	// and through the second node, which forwards every request.
+	var second *benchproc.Child
+	var secondBase string
+	if o.Forwarded {
+		if o.Database == "" {
+			return nil, errors.New("-forwarded needs -database: a cluster runs on PostgreSQL")
+		}
+		args := slices.Clone(serveArgs)
+		args[slices.Index(args, "--data-dir")+1] = filepath.Join(tmp, "data-2")
+		second, secondBase, err = benchproc.Start(ctx, "portrait-2", tmp, portraitBin, nil, args...)
+		defer func() {
+			if serr := second.Stop(30 * time.Second); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+		if err := benchproc.WaitHealthy(ctx, second, secondBase+"/healthz"); err != nil {
+			return nil, err
+		}
+		all := len(creds)
+		if creds, err = ownedByNode(ctx, o.Database, dataDir, creds); err != nil {
+			return nil, err
+		}
+		logf("a second node listens on %s; once the instances settled, the first node owns %d of %d: the load goes to those", secondBase, len(creds), all)
+	}
 
 	paths := make([]string, len(creds))
 	for i, c := range creds {
@@ -191,35 +227,39 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		return nil, fmt.Errorf("getAvatar answered %s, not a picture", want)
 	}
 
-	// Start the bare server with the same reply.
-	bare, bareBase, err := startChild(ctx, "bare", tmp, bareBin, nil,
-		"-listen", "127.0.0.1:0", "-url", reply.URLAvatar)
-	defer func() {
-		if serr := bare.stop(10 * time.Second); serr != nil && err == nil {
-			err = serr
+	// Start the bare server with the same reply; with -forwarded the
+	// second node takes its place.
+	bare, bareBase := second, secondBase
+	if !o.Forwarded {
+		bare, bareBase, err = benchproc.Start(ctx, "bare", tmp, bareBin, nil,
+			"-listen", "127.0.0.1:0", "-url", reply.URLAvatar)
+		defer func() {
+			if serr := bare.Stop(10 * time.Second); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		if err != nil {
+			return nil, err
 		}
-	}()
-	if err != nil {
-		return nil, err
 	}
 	if got, err := post(ctx, client, bareBase+paths[0]); err != nil {
 		return nil, fmt.Errorf("bare: %w", err)
 	} else if !bytes.Equal(got, want) {
 		return nil, fmt.Errorf("bare answered %s, portrait %s", got, want)
 	}
-	logf("bare listening on %s; both reply with the same %d-byte body", bareBase, len(want))
+	logf("%s listening on %s; both reply with the same %d-byte body", o.peer(), bareBase, len(want))
 
 	gen, err := newGenerator(o.Generator, tmp, paths, o)
 	if err != nil {
 		return nil, err
 	}
-	rep = &report{Generator: gen.Name()}
+	rep = &report{Generator: gen.Name(), Peer: o.peer()}
 	logf("load generator: %s", rep.Generator)
 	logf("machine: %d CPUs (GOMAXPROCS of the children: %d), %s; the generator shares them with the servers",
 		runtime.NumCPU(), runtime.NumCPU(), runtime.Version())
 
 	targets := map[string]string{"portrait": base, "bare": bareBase}
-	pids := map[string]int{"portrait": portrait.cmd.Process.Pid, "bare": bare.cmd.Process.Pid}
+	pids := map[string]int{"portrait": portrait.Cmd.Process.Pid, "bare": bare.Cmd.Process.Pid}
 	load := func(name string, d time.Duration) (measurement, error) {
 		cpu0, ok0 := processCPU(pids[name])
 		busy0, bok0 := machineBusy()
@@ -235,10 +275,10 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 				m.OtherCPU = max(0, busy1-busy0-m.ServerCPU-m.GenCPU)
 			}
 		}
-		if err := portrait.running(); err != nil {
+		if err := portrait.Running(); err != nil {
 			return m, err
 		}
-		if err := bare.running(); err != nil {
+		if err := bare.Running(); err != nil {
 			return m, err
 		}
 		return m, nil
@@ -271,7 +311,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		}
 	}
 	if o.CPUProfile != "" {
-		if err := portrait.signal(syscall.SIGUSR1); err != nil {
+		if err := portrait.Signal(syscall.SIGUSR1); err != nil {
 			return nil, err
 		}
 		logf("CPU profile of portrait started; it is written to %s when portrait stops", o.CPUProfile)
@@ -280,10 +320,10 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	logf("")
 	logf("%d rounds × %s per server, %d connections, alternating:", o.Rounds, o.Duration, o.Conns)
 	for i := 1; i <= o.Rounds; i++ {
-		rd := round{N: i, Order: "portrait→bare"}
+		rd := round{N: i, Order: "portrait→" + rep.Peer}
 		order := []string{"portrait", "bare"}
 		if i%2 == 0 {
-			rd.Order, order = "bare→portrait", []string{"bare", "portrait"}
+			rd.Order, order = rep.Peer+"→portrait", []string{"bare", "portrait"}
 		}
 		for _, name := range order {
 			pause()
@@ -298,9 +338,9 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			}
 		}
 		rep.Rounds = append(rep.Rounds, rd)
-		logf("round %d (%s): portrait %9.0f req/s, bare %9.0f req/s, ratio %5.1f %%; server CPU µs/request: portrait %s, bare %s; generator: %.2f, %.2f CPUs; other processes: %.2f, %.2f CPUs",
-			i, rd.Order, rd.Portrait.RPS(), rd.Bare.RPS(), 100*rd.Portrait.RPS()/rd.Bare.RPS(),
-			us(rd.Portrait.CPUPerRequest()), us(rd.Bare.CPUPerRequest()),
+		logf("round %d (%s): portrait %9.0f req/s, %s %9.0f req/s, ratio %5.1f %%; server CPU µs/request: portrait %s, %s %s; generator: %.2f, %.2f CPUs; other processes: %.2f, %.2f CPUs",
+			i, rd.Order, rd.Portrait.RPS(), rep.Peer, rd.Bare.RPS(), 100*rd.Portrait.RPS()/rd.Bare.RPS(),
+			us(rd.Portrait.CPUPerRequest()), rep.Peer, us(rd.Bare.CPUPerRequest()),
 			rd.Portrait.GenCores(), rd.Bare.GenCores(), rd.Portrait.OtherCores(), rd.Bare.OtherCores())
 	}
 
@@ -621,7 +661,7 @@ func ms(d time.Duration) string {
 // print writes the results as Markdown tables.
 func (r *report) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n### Results (%d instances, %d connections, %d rounds × %s per server)\n\n", o.Instances, o.Conns, o.Rounds, o.Duration)
-	fmt.Fprintln(w, "| round | order | portrait req/s | p50 ms | p99 ms | errors | CPU µs/req | other CPUs | bare req/s | p50 ms | p99 ms | errors | CPU µs/req | other CPUs | portrait / bare |")
+	fmt.Fprintf(w, "| round | order | portrait req/s | p50 ms | p99 ms | errors | CPU µs/req | other CPUs | %[1]s req/s | p50 ms | p99 ms | errors | CPU µs/req | other CPUs | portrait / %[1]s |\n", r.Peer)
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, rd := range r.Rounds {
 		p, b := rd.Portrait, rd.Bare
@@ -635,12 +675,17 @@ func (r *report) print(w io.Writer, o options) {
 	}
 	fmt.Fprintf(w, "| **median** | | **%.0f** | | | | %s | | **%.0f** | | | | %s | | **%.1f %%** |\n\n",
 		r.PortraitMedian, us(r.PortraitCPU), r.BareMedian, us(r.BareCPU), 100*r.Ratio)
-	fmt.Fprintf(w, "Ratio of medians: portrait / bare = %.0f / %.0f = %.1f %%, which %s the target of ≥ 50 %%.\n",
-		r.PortraitMedian, r.BareMedian, 100*r.Ratio, verdict)
+	if r.Peer == "bare" {
+		fmt.Fprintf(w, "Ratio of medians: portrait / bare = %.0f / %.0f = %.1f %%, which %s the target of ≥ 50 %%.\n",
+			r.PortraitMedian, r.BareMedian, 100*r.Ratio, verdict)
+	} else {
+		fmt.Fprintf(w, "Ratio of medians: forwarded / direct = %.0f / %.0f = %.1f %%.\n",
+			r.BareMedian, r.PortraitMedian, 100/r.Ratio)
+	}
 	fmt.Fprintf(w, "Median of the per-round ratios: %.1f %%.\n", 100*r.RoundRatio)
 	if r.PortraitCPU > 0 && r.BareCPU > 0 {
-		fmt.Fprintf(w, "Server CPU per request (median): portrait %s µs, bare %s µs: portrait costs %.2f× the bare handler's CPU.\n",
-			us(r.PortraitCPU), us(r.BareCPU), float64(r.PortraitCPU)/float64(r.BareCPU))
+		fmt.Fprintf(w, "Server CPU per request (median): portrait %s µs, %s %s µs (the process loaded): portrait costs %.2f× its CPU.\n",
+			us(r.PortraitCPU), r.Peer, us(r.BareCPU), float64(r.PortraitCPU)/float64(r.BareCPU))
 	}
 	var others []float64
 	for _, rd := range r.Rounds {
@@ -673,4 +718,70 @@ func (r *report) print(w io.Writer, o options) {
 	} else {
 		fmt.Fprintln(w, "portrait did NOT answer every request with 200 from the cache (see above).")
 	}
+}
+
+// peer names what portrait is compared with in this run.
+func (o options) peer() string {
+	if o.Forwarded {
+		return "forwarded"
+	}
+	return "bare"
+}
+
+// ownedByNode waits until every instance has an owner and the owners
+// have not changed for a while, and returns the instances the node with
+// data directory dir owns.
+func ownedByNode(ctx context.Context, dsn, dir string, creds []instanceCreds) ([]instanceCreds, error) {
+	db, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var last []instanceCreds
+	stable := 0
+	deadline := time.Now().Add(time.Minute)
+	for stable < 4 {
+		if time.Now().After(deadline) {
+			return nil, errors.New("the instances' owners did not settle within a minute")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		leases, err := db.Leases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		now, err := db.Now(ctx)
+		if err != nil {
+			return nil, err
+		}
+		owner := map[int64]string{}
+		for _, l := range leases {
+			if l.Expires.After(now) {
+				owner[int64(l.Instance)] = l.Node
+			}
+		}
+		var mine []instanceCreds
+		all := true
+		for _, c := range creds {
+			n, ok := owner[c.ID]
+			all = all && ok
+			if strings.HasSuffix(n, ":"+abs) {
+				mine = append(mine, c)
+			}
+		}
+		if all && len(mine) > 0 && slices.Equal(mine, last) {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = mine
+	}
+	return last, nil
 }

@@ -1,4 +1,7 @@
-package main
+// Package benchproc runs the programs a benchmark measures as child
+// processes: it builds them from the module and starts, signals and stops
+// them.
+package benchproc
 
 import (
 	"context"
@@ -14,8 +17,8 @@ import (
 	"time"
 )
 
-// moduleRoot returns the directory of the main module (where go.mod is).
-func moduleRoot(ctx context.Context) (string, error) {
+// ModuleRoot returns the directory of the main module (where go.mod is).
+func ModuleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -27,8 +30,8 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// build runs `go build -o out pkg` in the module root.
-func build(ctx context.Context, root, out, pkg string) error {
+// Build runs `go build -o out pkg` in the module root.
+func Build(ctx context.Context, root, out, pkg string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -37,11 +40,11 @@ func build(ctx context.Context, root, out, pkg string) error {
 	return nil
 }
 
-// child is a server started as a child process. Its stdout and stderr go to
+// Child is a server started as a child process. Its stdout and stderr go to
 // files in the temporary directory.
-type child struct {
+type Child struct {
 	name       string
-	cmd        *exec.Cmd
+	Cmd        *exec.Cmd
 	stdout     string
 	stderr     string
 	done       chan struct{}
@@ -49,10 +52,10 @@ type child struct {
 	terminated bool
 }
 
-// startChild starts bin with args and waits until it prints
+// Start starts bin with args and waits until it prints
 // "listening on http://…" on stdout; it returns that URL.
-func startChild(ctx context.Context, name, dir, bin string, env []string, args ...string) (*child, string, error) {
-	c := &child{
+func Start(ctx context.Context, name, dir, bin string, env []string, args ...string) (*Child, string, error) {
+	c := &Child{
 		name:   name,
 		stdout: filepath.Join(dir, name+".stdout"),
 		stderr: filepath.Join(dir, name+".stderr"),
@@ -68,14 +71,14 @@ func startChild(ctx context.Context, name, dir, bin string, env []string, args .
 		return nil, "", err
 	}
 	defer errf.Close()
-	c.cmd = exec.Command(bin, args...)
-	c.cmd.Stdout, c.cmd.Stderr = out, errf
-	c.cmd.Env = append(os.Environ(), env...)
-	if err := c.cmd.Start(); err != nil {
+	c.Cmd = exec.Command(bin, args...)
+	c.Cmd.Stdout, c.Cmd.Stderr = out, errf
+	c.Cmd.Env = append(os.Environ(), env...)
+	if err := c.Cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("starting %s: %w", name, err)
 	}
 	go func() {
-		c.waitErr = c.cmd.Wait()
+		c.waitErr = c.Cmd.Wait()
 		close(c.done)
 	}()
 
@@ -89,19 +92,19 @@ func startChild(ctx context.Context, name, dir, bin string, env []string, args .
 		}
 		select {
 		case <-c.done:
-			return c, "", fmt.Errorf("%s exited before listening (%v)%s", name, c.waitErr, c.tail())
+			return c, "", fmt.Errorf("%s exited before listening (%v)%s", name, c.waitErr, c.Tail())
 		case <-ctx.Done():
 			return c, "", ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return c, "", fmt.Errorf("%s did not start listening within a minute%s", name, c.tail())
+			return c, "", fmt.Errorf("%s did not start listening within a minute%s", name, c.Tail())
 		}
 	}
 }
 
-// tail returns the end of the child's stderr, for error messages.
-func (c *child) tail() string {
+// Tail returns the end of the child's stderr, for error messages.
+func (c *Child) Tail() string {
 	b, _ := os.ReadFile(c.stderr)
 	s := strings.TrimSpace(string(b))
 	if len(s) > 2000 {
@@ -113,30 +116,30 @@ func (c *child) tail() string {
 	return "; its stderr:\n" + s
 }
 
-// signal sends sig to the child if it is still running.
-func (c *child) signal(sig os.Signal) error {
+// Signal sends sig to the child if it is still running.
+func (c *Child) Signal(sig os.Signal) error {
 	select {
 	case <-c.done:
-		return fmt.Errorf("%s has exited (%v)%s", c.name, c.waitErr, c.tail())
+		return fmt.Errorf("%s has exited (%v)%s", c.name, c.waitErr, c.Tail())
 	default:
 	}
-	return c.cmd.Process.Signal(sig)
+	return c.Cmd.Process.Signal(sig)
 }
 
-// running reports an error when the child has exited.
-func (c *child) running() error {
+// Running reports an error when the child has exited.
+func (c *Child) Running() error {
 	select {
 	case <-c.done:
-		return fmt.Errorf("%s exited unexpectedly (%v)%s", c.name, c.waitErr, c.tail())
+		return fmt.Errorf("%s exited unexpectedly (%v)%s", c.name, c.waitErr, c.Tail())
 	default:
 		return nil
 	}
 }
 
-// stop sends SIGTERM and waits for the child to exit, killing it after
+// Stop sends SIGTERM and waits for the child to exit, killing it after
 // timeout. It returns an error when the child did not exit cleanly.
-func (c *child) stop(timeout time.Duration) error {
-	if c == nil || c.cmd == nil || c.cmd.Process == nil {
+func (c *Child) Stop(timeout time.Duration) error {
+	if c == nil || c.Cmd == nil || c.Cmd.Process == nil {
 		return nil
 	}
 	select {
@@ -144,26 +147,26 @@ func (c *child) stop(timeout time.Duration) error {
 		if c.terminated {
 			return nil
 		}
-		return fmt.Errorf("%s had exited (%v)%s", c.name, c.waitErr, c.tail())
+		return fmt.Errorf("%s had exited (%v)%s", c.name, c.waitErr, c.Tail())
 	default:
 	}
 	c.terminated = true
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
 		if c.waitErr != nil {
-			return fmt.Errorf("%s: %v after SIGTERM%s", c.name, c.waitErr, c.tail())
+			return fmt.Errorf("%s: %v after SIGTERM%s", c.name, c.waitErr, c.Tail())
 		}
 		return nil
 	case <-time.After(timeout):
-		_ = c.cmd.Process.Kill()
+		_ = c.Cmd.Process.Kill()
 		<-c.done
 		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", c.name, timeout)
 	}
 }
 
-// waitHealthy polls url until it answers 200.
-func waitHealthy(ctx context.Context, c *child, url string) error {
+// WaitHealthy polls url until it answers 200.
+func WaitHealthy(ctx context.Context, c *Child, url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -174,7 +177,7 @@ func waitHealthy(ctx context.Context, c *child, url string) error {
 				return nil
 			}
 		}
-		if err := c.running(); err != nil {
+		if err := c.Running(); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
