@@ -71,7 +71,7 @@ func (o *owner) opened() map[portrait.InstanceID]portrait.Lease {
 	return out
 }
 
-func newStore(t *testing.T, n int) (*sqlite.DB, []portrait.InstanceID) {
+func newStore(t testing.TB, n int) (*sqlite.DB, []portrait.InstanceID) {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
