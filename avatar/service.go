@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -51,6 +53,12 @@ type Options struct {
 	// picture URL, as GREEN-API does, when the engine has one; portrait
 	// still keeps its copy. Off by default: stable URLs are the point.
 	UpstreamURLs bool
+	// Changed, when set, is told that the answer for a chat of an
+	// instance may differ from what was cached before: its picture was
+	// set, removed, found changed by a lookup, or invalidated. A cluster
+	// node passes it on, so that the other nodes drop what they learned
+	// from this one (Forget). It must not block.
+	Changed func(id portrait.InstanceID, chat string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -96,6 +104,10 @@ type Service struct {
 	sources sourceMemo
 	flight  singleflight.Group
 	sem     chan struct{}
+	// epochs counts, per instance, the times its cached answers were
+	// dropped (Forget, InvalidateInstances): an answer learned from
+	// another node is kept only if none was dropped while it was asked.
+	epochs sync.Map // portrait.InstanceID → *atomic.Uint64
 }
 
 // New returns a Service storing pictures in blobs and remembering picture
@@ -239,8 +251,19 @@ func (s *Service) lookup(ctx context.Context, src Source, k cacheKey, chat portr
 			return Avatar{}, err
 		}
 	}
+	before, had := s.cache.get(k)
 	s.cache.put(k, entry{avatar: av, pictureID: pictureID, upstream: upstream, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	if !had || before.avatar.URL != av.URL || before.avatar.Available != av.Available {
+		s.changed(k.id, k.chat)
+	}
 	return av, nil
+}
+
+// changed tells Options.Changed, if set.
+func (s *Service) changed(id portrait.InstanceID, chat string) {
+	if s.opts.Changed != nil {
+		s.opts.Changed(id, chat)
+	}
 }
 
 // pick returns the URL a lookup answers with: portrait's stable one, or
@@ -417,6 +440,7 @@ func (s *Service) Set(ctx context.Context, src Source, chat, self portrait.ChatI
 			}
 		}
 		s.cache.put(k, entry{avatar: av, pictureID: pictureID, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+		s.changed(k.id, k.chat)
 	}
 	return av, nil
 }
@@ -440,6 +464,7 @@ func (s *Service) Remove(ctx context.Context, src Source, chat, self portrait.Ch
 		return fmt.Errorf("%w: avatar: forgetting the picture of %s: %w", portrait.ErrStorage, k.chat, err)
 	}
 	s.cache.put(k, entry{avatar: Avatar{Available: true}, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	s.changed(k.id, k.chat)
 	return nil
 }
 
@@ -450,17 +475,81 @@ func (s *Service) CacheLen() int { return s.cache.len() }
 // instances in ids. A cluster node calls it for the instances it gains:
 // what it cached while it owned them before may have changed since.
 func (s *Service) InvalidateInstances(ids map[portrait.InstanceID]bool) {
-	if len(ids) > 0 {
-		s.cache.expireInstances(ids)
+	if len(ids) == 0 {
+		return
 	}
+	for id := range ids {
+		s.epoch(id).Add(1)
+	}
+	s.cache.expireInstances(ids)
 }
 
 // Invalidate drops the cached answer for one chat of an instance, so the
-// next lookup asks the engine.
+// next lookup asks the engine, and tells Options.Changed.
 func (s *Service) Invalidate(id portrait.InstanceID, chat string) {
+	s.expire(id, chat)
+	s.changed(id, chat)
+}
+
+func (s *Service) expire(id portrait.InstanceID, chat string) {
 	k := cacheKey{id: id, chat: chat}
 	if e, ok := s.cache.get(k); ok {
 		e.expires = time.Time{}
 		s.cache.put(k, e)
 	}
+}
+
+// A cluster node that does not own an instance answers getAvatar from the
+// answers it learned from the owner: Cached, then on a miss Mark, ask the
+// owner, and Learn its answer. Forget drops them when the owner announces
+// a change (Options.Changed on the owner).
+
+// Cached returns the fresh cached answer for a chat of an instance, if
+// there is one.
+func (s *Service) Cached(id portrait.InstanceID, chat string) (Avatar, bool) {
+	e, ok := s.cache.get(cacheKey{id: id, chat: chat})
+	if !ok || !s.opts.Now().Before(e.expires) {
+		s.count(false)
+		return Avatar{}, false
+	}
+	s.count(true)
+	return e.avatar, true
+}
+
+// Mark returns the instance's count of dropped answers, to pass to Learn.
+func (s *Service) Mark(id portrait.InstanceID) uint64 { return s.epoch(id).Load() }
+
+// Learn caches an answer another node gave for a chat of an instance, for
+// the cache's time to live, unless the instance's answers were dropped
+// since mark was taken (the answer may predate the change that dropped
+// them).
+func (s *Service) Learn(id portrait.InstanceID, chat string, av Avatar, mark uint64) {
+	if s.epoch(id).Load() != mark {
+		return
+	}
+	s.cache.put(cacheKey{id: id, chat: chat}, entry{avatar: av, expires: s.opts.Now().Add(s.opts.CacheTTL)})
+	if s.epoch(id).Load() != mark { // dropped meanwhile
+		s.expire(id, chat)
+	}
+}
+
+// Forget drops the cached answer for a chat of an instance, or for every
+// chat when chat is "", without telling Options.Changed: another node
+// announced the change.
+func (s *Service) Forget(id portrait.InstanceID, chat string) {
+	s.epoch(id).Add(1)
+	if chat == "" {
+		s.cache.expireInstances(map[portrait.InstanceID]bool{id: true})
+		return
+	}
+	s.expire(id, chat)
+}
+
+// epoch returns the instance's count of dropped answers.
+func (s *Service) epoch(id portrait.InstanceID) *atomic.Uint64 {
+	if v, ok := s.epochs.Load(id); ok {
+		return v.(*atomic.Uint64)
+	}
+	v, _ := s.epochs.LoadOrStore(id, new(atomic.Uint64))
+	return v.(*atomic.Uint64)
 }

@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/png"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,5 +379,66 @@ func TestSameSourceProcessedOnce(t *testing.T) {
 	}
 	if n := processed.Load(); n != 1 {
 		t.Errorf("the pipeline ran %d times for one source picture, want 1", n)
+	}
+}
+
+// TestLearnedAnswers: a node that does not own an instance answers from
+// what it learned from the owner until the owner announces a change; an
+// answer asked for before a change is not learned after it; the owner
+// announces what changes (a new picture found by a lookup, Invalidate)
+// and not what stays the same.
+func TestLearnedAnswers(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var announced []string
+	owner, id, _ := newService(t, avatar.Options{CacheTTL: time.Nanosecond, Changed: func(id portrait.InstanceID, chat string) {
+		mu.Lock()
+		announced = append(announced, chat)
+		mu.Unlock()
+	}})
+	m := &messenger{}
+	m.set("1", pngOf(t, 64, 64, color.White), "", nil)
+	av, err := owner.Get(ctx, at(m, id), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Get(ctx, at(m, id), alice); err != nil { // the same picture again
+		t.Fatal(err)
+	}
+	m.set("2", pngOf(t, 64, 64, color.Black), "", nil)
+	if _, err := owner.Get(ctx, at(m, id), alice); err != nil { // a new one
+		t.Fatal(err)
+	}
+	owner.Invalidate(id, "11001230002@c.us")
+	mu.Lock()
+	if want := []string{alice.String(), alice.String(), "11001230002@c.us"}; !slices.Equal(announced, want) {
+		t.Errorf("announced %q, want %q (the first answer, the change, the invalidation)", announced, want)
+	}
+	mu.Unlock()
+
+	other, _, _ := newService(t, avatar.Options{CacheTTL: time.Hour})
+	if _, ok := other.Cached(id, alice.String()); ok {
+		t.Fatal("an answer cached before any was learned")
+	}
+	mark := other.Mark(id)
+	other.Learn(id, alice.String(), av, mark)
+	if got, ok := other.Cached(id, alice.String()); !ok || got != av {
+		t.Fatalf("learned answer: %+v, %v; want %+v", got, ok, av)
+	}
+	other.Forget(id, alice.String())
+	if _, ok := other.Cached(id, alice.String()); ok {
+		t.Fatal("a forgotten answer is still served")
+	}
+	// Asked before a change, answered after it: not learned.
+	mark = other.Mark(id)
+	other.Forget(id, "")
+	other.Learn(id, alice.String(), av, mark)
+	if _, ok := other.Cached(id, alice.String()); ok {
+		t.Fatal("an answer that predates a change was learned")
+	}
+	other.Learn(id, alice.String(), av, other.Mark(id))
+	other.Forget(id, "")
+	if _, ok := other.Cached(id, alice.String()); ok {
+		t.Fatal("Forget of the whole instance left an answer")
 	}
 }
