@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,12 @@ const (
 	// or deleted: every node picks the change up without re-reading every
 	// instance.
 	ChannelInstances = "portrait_instances"
+	// ChannelCache is notified when a node's answer for a chat of an
+	// instance changed (AnnounceCache): the other nodes drop the answers
+	// they learned from it. Its payload is "<instance> <chat> <node>",
+	// the chat empty for every chat of the instance (chat ids hold no
+	// space; node ids may).
+	ChannelCache = "portrait_cache"
 )
 
 // EventKind says what an Event reports.
@@ -43,6 +50,9 @@ const (
 	EventJob
 	// EventInstance: Instance was created, changed or deleted.
 	EventInstance
+	// EventCache: node Node announced that its answer for Chat of
+	// Instance changed ("" for every chat).
+	EventCache
 )
 
 // Event is a change committed by a process sharing the database, this one
@@ -50,6 +60,8 @@ const (
 type Event struct {
 	Kind     EventKind
 	Instance portrait.InstanceID // zero for EventResync
+	// Node and Chat are those of an EventCache.
+	Node, Chat string
 }
 
 // channelKinds maps the channels to the kinds of their events.
@@ -57,6 +69,7 @@ var channelKinds = map[string]EventKind{
 	ChannelQueue:     EventQueue,
 	ChannelJobs:      EventJob,
 	ChannelInstances: EventInstance,
+	ChannelCache:     EventCache,
 }
 
 // listenRetry bounds the pause between two attempts to connect.
@@ -123,11 +136,19 @@ func (db *DB) listenOnce(ctx context.Context, fn func(Event)) error {
 		if !ok {
 			continue
 		}
-		id, err := strconv.ParseInt(n.Payload, 10, 64)
+		ev := Event{Kind: kind}
+		idText := n.Payload
+		if kind == EventCache {
+			var rest string
+			idText, rest, _ = strings.Cut(n.Payload, " ")
+			ev.Chat, ev.Node, _ = strings.Cut(rest, " ")
+		}
+		id, err := strconv.ParseInt(idText, 10, 64)
 		if err != nil {
 			continue // not ours: another program notifying on the channel
 		}
-		fn(Event{Kind: kind, Instance: portrait.InstanceID(id)})
+		ev.Instance = portrait.InstanceID(id)
+		fn(ev)
 	}
 }
 
@@ -140,3 +161,26 @@ const (
 	// notifyInstance notifies ChannelInstances of instance $1.
 	notifyInstance = `SELECT pg_notify('` + ChannelInstances + `', $1::bigint::text)`
 )
+
+// CacheChange names a chat of an instance whose answer changed; Chat ""
+// means every chat of the instance.
+type CacheChange struct {
+	Instance portrait.InstanceID
+	Chat     string
+}
+
+// AnnounceCache tells every process listening (Listen's EventCache) that
+// node's answers for these chats changed, in one statement.
+func (db *DB) AnnounceCache(ctx context.Context, node string, changes []CacheChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	payloads := make([]string, len(changes))
+	for i, c := range changes {
+		payloads[i] = strconv.FormatInt(int64(c.Instance), 10) + " " + c.Chat + " " + node
+	}
+	if _, err := db.pool.Exec(ctx, `SELECT pg_notify('`+ChannelCache+`', p) FROM unnest($1::text[]) AS p`, payloads); err != nil {
+		return fmt.Errorf("postgres: announce %d cache changes: %w", len(changes), err)
+	}
+	return nil
+}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +101,20 @@ func TestListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEvent(t, events, Event{Kind: EventInstance, Instance: b.ID})
+
+	// Cache changes, with their node (an id may hold spaces) and chat; ""
+	// names every chat.
+	changes := []CacheChange{{Instance: a.ID, Chat: "11001230001@c.us"}, {Instance: a.ID}}
+	if err := other.AnnounceCache(ctx, "host:/data dir", changes); err != nil {
+		t.Fatal(err)
+	}
+	got := []Event{<-events, <-events}
+	slices.SortFunc(got, func(x, y Event) int { return strings.Compare(y.Chat, x.Chat) })
+	for i, c := range changes {
+		if got[i].Kind != EventCache || got[i].Instance != a.ID || got[i].Chat != c.Chat || got[i].Node != "host:/data dir" {
+			t.Errorf("cache event %+v, want instance %d, node %q, chat %q", got[i], a.ID, "host:/data dir", c.Chat)
+		}
+	}
 	select {
 	case e := <-events:
 		t.Errorf("unexpected event %+v", e)
