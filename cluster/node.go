@@ -76,6 +76,9 @@ type Options struct {
 type held struct {
 	lease portrait.Lease
 	until time.Time
+	// open: the session has been opened (Owner.Own returned); until then
+	// requests wait instead of being served here.
+	open bool
 }
 
 // Node is this server's membership in its cluster.
@@ -204,10 +207,13 @@ func (n *Node) Acting(ctx context.Context, id portrait.InstanceID) (context.Cont
 	return portrait.WithLease(ctx, h.lease), true
 }
 
-// Owns reports whether this node acts for id now.
+// Owns reports whether this node serves id now: it acts for id and has
+// opened its session.
 func (n *Node) Owns(id portrait.InstanceID) bool {
-	_, ok := n.Acting(context.Background(), id)
-	return ok
+	n.mu.RLock()
+	h, ok := n.held[id]
+	n.mu.RUnlock()
+	return ok && h.open && time.Now().Before(h.until)
 }
 
 // round is one beat: heartbeat, renewal, then the share of the instances.
@@ -264,7 +270,7 @@ func (n *Node) renew(ctx context.Context, start time.Time) error {
 			delete(n.held, id)
 			continue
 		}
-		n.held[id] = held{lease: l, until: start.Add(n.validFor())}
+		n.held[id] = held{lease: l, until: start.Add(n.validFor()), open: h.open}
 	}
 	n.mu.Unlock()
 	for _, id := range lost {
@@ -425,6 +431,12 @@ func (n *Node) gain(ctx context.Context, gained []portrait.Lease, start time.Tim
 			defer wg.Done()
 			for l := range next {
 				n.owner.Own(ctx, l)
+				n.mu.Lock()
+				if h, ok := n.held[l.Instance]; ok && h.lease.Fence == l.Fence {
+					h.open = true
+					n.held[l.Instance] = h
+				}
+				n.mu.Unlock()
 			}
 		}()
 	}
