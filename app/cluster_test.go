@@ -131,6 +131,43 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("PictureChangeReachesEveryNode", func(t *testing.T) {
+		// Nodes b and c answer getAvatar for node a's instance from what
+		// they learned from a; a picture change a sees drops it on every
+		// node at once (the cache lives far longer than this test).
+		in := instanceOf(t, insts, leases, a)
+		const chat = "11001230001@c.us"
+		before := map[string]string{}
+		for _, via := range nodes {
+			av, err := newClient(via.proc.URL, in.ID, in.Token).GetAvatar(ctx, chat)
+			if err != nil || av.URLAvatar == "" {
+				t.Fatalf("getAvatar through node %s: %+v, %v", via.name, av, err)
+			}
+			before[via.name] = avatarPath(av.URLAvatar)
+		}
+		hits := b.metricSum(t, `portrait_avatar_cache_requests_total{result="hit"}`)
+		if av, err := newClient(b.proc.URL, in.ID, in.Token).GetAvatar(ctx, chat); err != nil || avatarPath(av.URLAvatar) != before["a"] {
+			t.Fatalf("warm getAvatar through node b: %+v, %v; want %s", av, err, before["a"])
+		}
+		if b.metricSum(t, `portrait_avatar_cache_requests_total{result="hit"}`) <= hits {
+			t.Error("node b forwarded a getAvatar it had learned the answer to")
+		}
+		viaC := &server{Server: &servertest.Server{URL: c.proc.URL}, Admin: adminToken}
+		if code, body := viaC.admin(t, "POST", fmt.Sprintf("/admin/instances/%d/sandbox/chats/%s", in.ID, chat),
+			map[string]any{"picture": encodePNG(t, testImage(300, 200, true))}); code != 200 {
+			t.Fatalf("sandbox change through node c: %d %s", code, body)
+		}
+		for _, via := range nodes {
+			eventuallyWithin(t, 3*time.Second, func() error {
+				av, err := newClient(via.proc.URL, in.ID, in.Token).GetAvatar(ctx, chat)
+				if err == nil && (av.URLAvatar == "" || avatarPath(av.URLAvatar) == before["a"]) {
+					err = fmt.Errorf("node %s still answers the old picture %s", via.name, before["a"])
+				}
+				return err
+			})
+		}
+	})
+
 	// SIGKILL: every getAvatarAsync acknowledged before or during the kill
 	// is delivered, and the dead node's instances are served elsewhere
 	// within the lease bound.
@@ -559,4 +596,23 @@ func checkRecords(t *testing.T, nodes []*clusterNode, resumed time.Time, term *c
 		t.Errorf("the records hold %d calls and %d opens; the test did not exercise them", acts, opens)
 	}
 	t.Logf("records: %d entries, %d sessions opened, %d calls, over %d instances", len(all), opens, acts, len(per))
+}
+
+// metricSum reads the node's /metrics and adds up the samples of the
+// series that start with prefix.
+func (n *clusterNode) metricSum(t *testing.T, prefix string) float64 {
+	t.Helper()
+	code, _, body := raw(t, "GET", n.proc.URL+"/metrics", "", nil)
+	if code != 200 {
+		t.Fatalf("metrics of node %s: %d", n.name, code)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v)
+			sum += v
+		}
+	}
+	return sum
 }

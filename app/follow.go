@@ -5,6 +5,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/cluster"
+
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/notify"
 	"github.com/portrait-dev/portrait/postgres"
@@ -17,7 +21,11 @@ import (
 // and new jobs wake the job runner. SQLite announces nothing: the registry
 // polls the store's generation every second and re-reads the instances
 // when it changed.
-func follow(ctx context.Context, db database, reg *instance.Registry, hub *notify.Hub, log *slog.Logger) {
+//
+// In a cluster (nd not nil) it also drops the getAvatar answers this node
+// learned from another when that node announces a change, and all of them
+// after a reconnection, when announcements may have been missed.
+func follow(ctx context.Context, db database, reg *instance.Registry, hub *notify.Hub, avatars *avatar.Service, nd *cluster.Node, log *slog.Logger) {
 	pg, ok := db.(*postgres.DB)
 	if !ok {
 		reg.Watch(ctx, time.Second)
@@ -31,8 +39,15 @@ func follow(ctx context.Context, db database, reg *instance.Registry, hub *notif
 			}
 		case postgres.EventQueue, postgres.EventJob:
 			hub.Wake(ev.Instance)
+		case postgres.EventCache:
+			if nd != nil && ev.Node != nd.ID() {
+				avatars.Forget(ev.Instance, ev.Chat)
+			}
 		case postgres.EventResync:
 			// Events may have been missed while not listening.
+			if nd != nil {
+				forgetLearned(ctx, reg, avatars, nd)
+			}
 			if err := reg.Reload(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("re-reading the instances", "err", err)
 			}
@@ -42,4 +57,17 @@ func follow(ctx context.Context, db database, reg *instance.Registry, hub *notif
 	if err != nil && ctx.Err() == nil {
 		log.Error("following the database's changes stopped", "err", err)
 	}
+}
+
+// forgetLearned drops the getAvatar answers this node learned for the
+// instances it does not own.
+func forgetLearned(ctx context.Context, reg *instance.Registry, avatars *avatar.Service, nd *cluster.Node) {
+	ids, _ := reg.IDs(ctx)
+	others := map[portrait.InstanceID]bool{}
+	for _, id := range ids {
+		if !nd.Owns(id) {
+			others[id] = true
+		}
+	}
+	avatars.InvalidateInstances(others)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/portrait-dev/portrait/metrics"
 	"github.com/portrait-dev/portrait/notify"
 	"github.com/portrait-dev/portrait/picture"
+	"github.com/portrait-dev/portrait/postgres"
 	"github.com/portrait-dev/portrait/sandbox"
 )
 
@@ -69,6 +70,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 		cfg.PublicURL = config.DefaultPublicURL(ln.Addr().String())
 	}
 
+	// In a cluster, a change of this node's answers is announced to the
+	// others, which answer getAvatar from what they learned from it.
+	var announce *announcer
+	var changed func(portrait.InstanceID, string)
+	if pg, ok := d.db.(*postgres.DB); ok {
+		announce = newAnnouncer(pg, nodeID(cfg.DataDir), log)
+		changed = announce.Changed
+		go announce.Run(bg)
+	}
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
 		CacheTTL:      cfg.CacheTTL,
@@ -78,6 +88,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		MaxDecoders:   cfg.MaxDecoders,
 		Secret:        secret,
 		UpstreamURLs:  cfg.UpstreamURLs,
+		Changed:       changed,
 	}, avatar.Metrics{
 		Lookup:  func(o avatar.Outcome) { m.Lookup(string(o)) },
 		Cache:   m.CacheResult,
@@ -115,8 +126,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 			LeaseTTL: cfg.LeaseTTL,
 			Secret:   secret, // the URL key, which the nodes share through the database
 			MaxBody:  cfg.MaxUploadBytes + 1<<20,
-			OnGain:   avatars.InvalidateInstances,
-			Logger:   log,
+			OnGain: func(ids map[portrait.InstanceID]bool) {
+				// What this node cached when it owned them before, and
+				// what the others learned from their last owner, may be
+				// out of date.
+				avatars.InvalidateInstances(ids)
+				for id := range ids {
+					announce.Changed(id, "")
+				}
+			},
+			Logger: log,
 		})
 	}
 	hub := notify.New(store, avatars, reg, notify.Options{
@@ -137,7 +156,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	m.QueueDepth(store.Depths)
 	m.Instances(reg.List)
 
-	if err := reg.Start(ctx, &events{hub: hub, log: log}); err != nil {
+	if err := reg.Start(ctx, &events{hub: hub, log: log, changed: changed}); err != nil {
 		return err
 	}
 	defer reg.Close()
@@ -158,7 +177,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		go nd.Run(bg)
 	}
 
-	go follow(bg, store, reg, hub, log)
+	go follow(bg, store, reg, hub, avatars, nd, log)
 
 	// The hub outlives the HTTP server's shutdown, so that work accepted
 	// by requests in flight is committed; what is left is resumed from the
@@ -342,11 +361,17 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 type events struct {
 	hub *notify.Hub
 	log *slog.Logger
+	// changed, in a cluster, tells the other nodes that the instance's
+	// answers changed: they learned them while it was in another state.
+	changed func(portrait.InstanceID, string)
 }
 
 func (e *events) StateChanged(h portrait.Handle, state portrait.State) {
 	e.log.Info("instance state changed", "idInstance", int64(h.ID()), "stateInstance", state)
 	e.hub.StateChanged(h, state)
+	if e.changed != nil {
+		e.changed(h.ID(), "")
+	}
 }
 
 func (e *events) PictureChanged(h portrait.Handle, c portrait.PictureChange) {

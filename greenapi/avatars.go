@@ -1,14 +1,17 @@
 package greenapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/picture"
 )
 
@@ -27,6 +30,71 @@ func (s *Server) getAvatar(q *request) *apiError {
 	}
 	writeRaw(q.w, http.StatusOK, appendAvatarReply(make([]byte, 0, 48+len(av.URL)), av.URL, av.Available))
 	return nil
+}
+
+// mirror answers getAvatar on a node of a cluster that does not own the
+// instance: from the answer it learned from the owner for that chat, else
+// by forwarding the request to the owner and learning its answer. The
+// owner announces every change of its answers (avatar.Options.Changed),
+// and the node then forgets what it learned. done is false when this
+// node became the owner meanwhile: the request is to be served here.
+func (s *Server) mirror(q *request, m *Method) (done bool, e *apiError) {
+	id := q.h.ID()
+	body, e := readJSONBody(q.w, q.r)
+	if e != nil {
+		return true, e
+	}
+	chat, e := decodeChatRequest(body, q.h.Type())
+	if e != nil {
+		return true, e
+	}
+	if av, ok := s.Avatars.Cached(id, chat.String()); ok {
+		if ok, wait := s.limits.allow(id, m.Name, s.cfg.Now(), q.w.Header().Set); !ok {
+			return true, s.rateLimited(m, wait)
+		}
+		writeRaw(q.w, http.StatusOK, appendAvatarReply(make([]byte, 0, 48+len(av.URL)), av.URL, av.Available))
+		return true, nil
+	}
+	mark := s.Avatars.Mark(id)
+	q.r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &replyRecorder{ResponseWriter: q.w}
+	done, e = s.forward(rec, q.r, id, false)
+	if !done {
+		q.r.Body = io.NopCloser(bytes.NewReader(body))
+		return false, nil
+	}
+	if e == nil && rec.status == http.StatusOK {
+		var reply avatarReply
+		if json.Unmarshal(rec.body.Bytes(), &reply) == nil {
+			s.Avatars.Learn(id, chat.String(), avatar.Avatar{URL: reply.URLAvatar, Available: reply.Available}, mark)
+		}
+	}
+	return true, e
+}
+
+// replyRecorder passes a reply on and keeps its status and the start of
+// its body.
+type replyRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *replyRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *replyRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.body.Len() < 4096 {
+		r.body.Write(b[:min(len(b), 4096-r.body.Len())])
+	}
+	return r.ResponseWriter.Write(b)
 }
 
 // appendAvatarReply appends getAvatar's reply, byte for byte what

@@ -35,6 +35,10 @@ type Method struct {
 	// needs no session); other methods are forwarded to the instance's
 	// node.
 	Local bool
+	// Mirrored: a node of a cluster that does not own the instance
+	// answers it from what it learned from the owner's earlier answers,
+	// and forwards it only when it knows none (getAvatar).
+	Mirrored bool
 	// Rate is GREEN-API's limit in requests per second per instance; 0 is
 	// unlimited. Configuration may override it.
 	Rate float64
@@ -57,7 +61,7 @@ func (m *Method) serves(t portrait.InstanceType) bool {
 // dispatcher, the rate limits and the API documentation are made from.
 var Methods = []*Method{
 	// Avatars (contract §2).
-	{Name: "getAvatar", Verbs: post, Ready: true, Rate: 10, Request: chatRequest{}, Reply: avatarReply{}, handle: (*Server).getAvatar},
+	{Name: "getAvatar", Mirrored: true, Verbs: post, Ready: true, Rate: 10, Request: chatRequest{}, Reply: avatarReply{}, handle: (*Server).getAvatar},
 	{Name: "setProfilePicture", Verbs: post, Ready: true, Rate: 0.1, Request: pictureUpload{}, Reply: setProfilePictureReply{}, handle: (*Server).setProfilePicture},
 	{Name: "setGroupPicture", Verbs: post, Ready: true, Rate: 1, Request: groupPictureUpload{}, Reply: setGroupPictureReply{}, handle: (*Server).setGroupPicture},
 	{Name: "getAvatars", Verbs: post, Ready: true, Rate: 10, Request: getAvatarsRequest{}, Reply: []avatarsEntry{}, handle: (*Server).getAvatars},

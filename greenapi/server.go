@@ -92,6 +92,9 @@ type Cluster interface {
 	// Trusted reports whether r was forwarded by a node of the cluster,
 	// and whether that node authenticated it as the admin's.
 	Trusted(r *http.Request) (forwarded, admin bool)
+	// Owns reports whether this node serves id now (it owns id and its
+	// session is open).
+	Owns(id portrait.InstanceID) bool
 }
 
 // forward serves q by the node that owns its instance, when that is
@@ -356,15 +359,16 @@ func (s *Server) dispatch(q *request, m *Method) *apiError {
 		return newError(http.StatusMethodNotAllowed, "Method Not Allowed: %s takes %s", m.Name, strings.Join(m.Verbs, " or "))
 	}
 	if !m.Local {
-		if done, e := s.forward(q.w, q.r, h.ID(), false); done {
+		if m.Mirrored && s.Cluster != nil && q.r.Header.Get(cluster.HeaderForwardedBy) == "" && !s.Cluster.Owns(h.ID()) {
+			if done, e := s.mirror(q, m); done {
+				return e
+			}
+		} else if done, e := s.forward(q.w, q.r, h.ID(), false); done {
 			return e
 		}
 	}
 	if ok, wait := s.limits.allow(h.ID(), m.Name, s.cfg.Now(), q.w.Header().Set); !ok {
-		e := newError(http.StatusTooManyRequests, "%s: %s is limited to %s requests per second per instance; retry after %s",
-			msgTooManyRequests, m.Name, strconv.FormatFloat(s.limits.rates[m.Name], 'f', -1, 64), roundUp(wait))
-		e.retryAfter = wait
-		return e
+		return s.rateLimited(m, wait)
 	}
 	check := h.Err // can the instance be served at all
 	if m.Ready {
@@ -374,6 +378,14 @@ func (s *Server) dispatch(q *request, m *Method) *apiError {
 		return engineError(err, "serve the instance")
 	}
 	return m.handle(s, q)
+}
+
+// rateLimited is the reply to a call over its method's rate limit.
+func (s *Server) rateLimited(m *Method, wait time.Duration) *apiError {
+	e := newError(http.StatusTooManyRequests, "%s: %s is limited to %s requests per second per instance; retry after %s",
+		msgTooManyRequests, m.Name, strconv.FormatFloat(s.limits.rates[m.Name], 'f', -1, 64), roundUp(wait))
+	e.retryAfter = wait
+	return e
 }
 
 func roundUp(d time.Duration) string {
