@@ -22,8 +22,9 @@
 //
 // -forwarded (with -database) starts a second portrait node on the same
 // database and compares, in place of the bare handler, the same requests
-// sent through it (it forwards each to the owning node) with those sent
-// to the owner: the cost of cluster mode's forwarding.
+// sent through it (it answers from what it learned from the owner, and
+// forwards what it does not know) with those sent to the owner: the cost
+// of a cluster's non-owning node.
 //
 // -cpuprofile FILE builds ./bench/profserve (portrait with a CPU profile)
 // in place of ./cmd/portrait and writes the profile of the measured rounds
@@ -108,7 +109,7 @@ func main() {
 	flag.DurationVar(&o.QuietWait, "quiet-wait", o.QuietWait, "longest wait for a quiet machine before each load; 0 does not wait")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "profile portrait (built from ./bench/profserve) during the rounds and write the CPU profile here")
 	flag.StringVar(&o.Database, "database", "", "run portrait on this PostgreSQL database (a postgres:// URL of a fresh, empty database) instead of SQLite")
-	flag.BoolVar(&o.Forwarded, "forwarded", false, "with -database: start a second portrait node on the same database and compare getAvatar through it (forwarded to the owner) with getAvatar at the owner, in place of the bare handler")
+	flag.BoolVar(&o.Forwarded, "forwarded", false, "with -database: start a second portrait node on the same database and compare getAvatar through it (a node that does not own the instances) with getAvatar at their owner, in place of the bare handler")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "getavatar: unexpected arguments %q\n", flag.Args())

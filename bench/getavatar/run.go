@@ -43,7 +43,7 @@ type round struct {
 type report struct {
 	Generator string
 	// Peer names what portrait is compared with: "bare" (the bare
-	// handler) or "forwarded" (the same requests through a second node).
+	// handler) or "non-owner" (the same requests through a second node).
 	Peer           string
 	Rounds         []round
 	PortraitMedian float64
@@ -679,7 +679,7 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "Ratio of medians: portrait / bare = %.0f / %.0f = %.1f %%, which %s the target of ≥ 50 %%.\n",
 			r.PortraitMedian, r.BareMedian, 100*r.Ratio, verdict)
 	} else {
-		fmt.Fprintf(w, "Ratio of medians: forwarded / direct = %.0f / %.0f = %.1f %%.\n",
+		fmt.Fprintf(w, "Ratio of medians: through the non-owner / at the owner = %.0f / %.0f = %.1f %%.\n",
 			r.BareMedian, r.PortraitMedian, 100/r.Ratio)
 	}
 	fmt.Fprintf(w, "Median of the per-round ratios: %.1f %%.\n", 100*r.RoundRatio)
@@ -723,7 +723,7 @@ func (r *report) print(w io.Writer, o options) {
 // peer names what portrait is compared with in this run.
 func (o options) peer() string {
 	if o.Forwarded {
-		return "forwarded"
+		return "non-owner"
 	}
 	return "bare"
 }
