@@ -140,3 +140,47 @@ func TestListenReconnects(t *testing.T) {
 	}
 	wantEvent(t, events, Event{Kind: EventInstance, Instance: 1101000001})
 }
+
+// TestExclusive: two processes taking the same lock run one after the
+// other; another name does not wait.
+func TestExclusive(t *testing.T) {
+	dsn := pgtest.DB(t)
+	db, other := mustOpen(t, dsn), mustOpen(t, dsn)
+	ctx := t.Context()
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Exclusive(ctx, "first", func(context.Context) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	if err := other.Exclusive(ctx, "another", func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("another lock: %v", err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		_ = other.Exclusive(ctx, "first", func(context.Context) error { got <- time.Now(); return nil })
+	}()
+	select {
+	case <-got:
+		t.Fatal("the same lock was taken twice at once")
+	case <-time.After(300 * time.Millisecond):
+	}
+	released := time.Now()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		if at.Before(released) {
+			t.Error("taken before it was released")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock was not taken after its release")
+	}
+}

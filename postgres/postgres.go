@@ -169,3 +169,25 @@ func nonNil(b []byte) []byte {
 	}
 	return b
 }
+
+// Exclusive runs fn while this process holds the advisory lock named
+// name, which other processes on the database take with the same name:
+// nodes starting at once do one-time work (making the first instances)
+// one after the other. The lock is held on a connection of its own and
+// released when fn returns, or when the connection ends.
+func (db *DB) Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: lock %q: %w", name, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "portrait:"+name); err != nil {
+		return fmt.Errorf("postgres: lock %q: %w", name, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, "portrait:"+name); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // ends the session, and the lock with it
+		}
+	}()
+	return fn(ctx)
+}
