@@ -83,11 +83,27 @@ func TestCluster(t *testing.T) {
 			"--admin-token", adminToken, "--whatsapp-version", servertest.TestWhatsAppVersion,
 			"--sandbox-record", n.record, "--webhook-allow", "127.0.0.0/8",
 			"--webhook-backoff-min", "50ms", "--webhook-backoff-max", "200ms"}, fastArgs...)
-		n.start(t)
 		nodes[i] = n
 	}
+	// All three start at once on the empty database: one of them makes
+	// the two first instances.
+	for _, n := range nodes {
+		n.proc = spawnChild(t, n.bin, n.args...)
+	}
+	var wa creds
+	for _, n := range nodes {
+		n.proc.waitListening(t)
+		if strings.Contains(n.proc.out.String(), "first start") {
+			if wa.ID != 0 {
+				t.Errorf("node %s made first instances too", n.name)
+			}
+			wa, _ = parseWelcome(n.proc.out.String())
+		}
+	}
+	if made, err := db.Instances(ctx); err != nil || len(made) != 2 || wa.ID == 0 {
+		t.Fatalf("three nodes starting at once made %d instances (%v), want the two first ones", len(made), err)
+	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	wa, _ := parseWelcome(a.proc.out.String())
 	admin := &server{Server: &servertest.Server{URL: a.proc.URL}, Admin: adminToken}
 
 	// 100 instances, made on node a, their webhooks set through node b.

@@ -24,13 +24,21 @@ import (
 
 // child is portrait running as a separate process.
 type child struct {
-	cmd *exec.Cmd
-	URL string
-	out *syncBuffer
+	cmd   *exec.Cmd
+	URL   string
+	out   *syncBuffer
+	found chan string // the URL, once it listens
 }
 
 // startChild runs the portrait binary and waits until it listens.
 func startChild(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
+	return spawnChild(t, bin, args...).waitListening(t)
+}
+
+// spawnChild runs the portrait binary; waitListening waits until it
+// listens.
+func spawnChild(t *testing.T, bin string, args ...string) *child {
 	t.Helper()
 	c := &child{out: &syncBuffer{}}
 	c.cmd = exec.Command(bin, args...)
@@ -46,7 +54,8 @@ func startChild(t *testing.T, bin string, args ...string) *child {
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
 	})
-	found := make(chan string, 1)
+	c.found = make(chan string, 1)
+	found := c.found
 	go func() {
 		re := regexp.MustCompile(`listening on (\S+)`)
 		sc := bufio.NewScanner(stdout)
@@ -57,8 +66,13 @@ func startChild(t *testing.T, bin string, args ...string) *child {
 			}
 		}
 	}()
+	return c
+}
+
+func (c *child) waitListening(t *testing.T) *child {
+	t.Helper()
 	select {
-	case c.URL = <-found:
+	case c.URL = <-c.found:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("portrait did not start:\n%s", c.out)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/portrait-dev/portrait/config"
 	"github.com/portrait-dev/portrait/maxbot"
 	"github.com/portrait-dev/portrait/maxweb"
+	"github.com/portrait-dev/portrait/postgres"
 	"github.com/portrait-dev/portrait/sandbox"
 	"github.com/portrait-dev/portrait/whatsapp"
 )
@@ -51,13 +52,20 @@ var engineMakers = []struct {
 		}), closeRecord, nil
 	}},
 	{whatsapp.Name, func(ctx context.Context, cfg config.Config, store database, log *slog.Logger) (portrait.Engine, func(), error) {
-		wa, err := whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
-			Dialect:         store.Dialect(),
-			DownloadTimeout: cfg.WhatsAppDownloadTimeout,
-			MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
-			DeviceName:      cfg.WhatsAppDeviceName,
-			Version:         cfg.WhatsAppVersion,
-			Logger:          log,
+		var wa *whatsapp.Engine
+		// whatsmeow creates and upgrades its tables at start, and does not
+		// guard that against nodes starting at once.
+		err := exclusive(ctx, store, "whatsmeow-tables", func(ctx context.Context) error {
+			var err error
+			wa, err = whatsapp.New(ctx, store.SQL(), store, whatsapp.Options{
+				Dialect:         store.Dialect(),
+				DownloadTimeout: cfg.WhatsAppDownloadTimeout,
+				MaxPictureBytes: cfg.WhatsAppMaxPictureBytes,
+				DeviceName:      cfg.WhatsAppDeviceName,
+				Version:         cfg.WhatsAppVersion,
+				Logger:          log,
+			})
+			return err
 		})
 		if err != nil {
 			return nil, nil, err
@@ -159,4 +167,13 @@ func recordFile(path string) (func(sandbox.Record), func(), error) {
 		_, _ = f.Write(append(line, '\n')) // one write per line: O_APPEND keeps lines whole
 	}
 	return record, func() { mu.Lock(); defer mu.Unlock(); f.Close() }, nil
+}
+
+// exclusive runs fn under the database's advisory lock name when several
+// processes may share it (PostgreSQL), else at once.
+func exclusive(ctx context.Context, db database, name string, fn func(ctx context.Context) error) error {
+	if pg, ok := db.(*postgres.DB); ok {
+		return pg.Exclusive(ctx, name, fn)
+	}
+	return fn(ctx)
 }

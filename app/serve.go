@@ -160,7 +160,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer reg.Close()
-	if err := welcome(ctx, env.Stdout, reg, cfg); err != nil {
+	// Nodes starting at once on an empty database: one makes the first
+	// instances, the others then see them.
+	err = exclusive(ctx, d.db, "welcome", func(ctx context.Context) error {
+		if isPostgres(cfg.Database) {
+			if err := reg.Reload(ctx); err != nil {
+				return err
+			}
+		}
+		return welcome(ctx, env.Stdout, reg, cfg)
+	})
+	if err != nil {
 		return err
 	}
 	if nd != nil {
