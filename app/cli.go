@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -237,7 +238,16 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 		}
 		defer closeEngines()
 	}
-	reg := instance.New(store, engines, instance.Options{DefaultEngine: defaultEngine, Lazy: true, Logger: log})
+	regOpts := instance.Options{DefaultEngine: defaultEngine, Lazy: true, Logger: log}
+	var acting *cliActing
+	if isPostgres(*dsn) {
+		// Servers of a cluster may serve these instances: the CLI opens a
+		// session only for an instance no node serves.
+		acting = newCLIActing(store)
+		defer acting.release()
+		regOpts.Acting = acting.acting
+	}
+	reg := instance.New(store, engines, regOpts)
 	if err := reg.Start(ctx, nil); err != nil {
 		return err
 	}
@@ -292,6 +302,9 @@ func instanceCommand(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("portrait: delete %d: %w", id, err)
 		}
 		fmt.Fprintf(env.Stdout, "deleted instance %d\n", id)
+		if acting != nil && acting.served(id) {
+			fmt.Fprintf(env.Stderr, "A running server was serving instance %d, so its account was not logged out: remove the linked device on the phone (next time, delete through the admin API or the console, which log out first).\n", id)
+		}
 		return nil
 	case "set-credential":
 		id, err := idArg()
@@ -435,4 +448,57 @@ func sandboxCommand(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s\n", out)
 	return nil
+}
+
+// cliActing lets the CLI act for an instance of a cluster's database only
+// while no node serves it: it takes the instance's lease for itself (and
+// gives it back when the command ends), as a node would.
+type cliActing struct {
+	leases portrait.Leases
+	node   string
+
+	mu      sync.Mutex
+	held    []portrait.Lease
+	refused map[portrait.InstanceID]bool
+}
+
+func newCLIActing(leases portrait.Leases) *cliActing {
+	host, _ := os.Hostname()
+	return &cliActing{leases: leases, node: fmt.Sprintf("cli:%s:%d", host, os.Getpid()), refused: map[portrait.InstanceID]bool{}}
+}
+
+// cliLease is how long the CLI holds an instance at most (it gives it back
+// when the command ends).
+const cliLease = 30 * time.Second
+
+func (c *cliActing) acting(ctx context.Context, id portrait.InstanceID) (context.Context, bool) {
+	l, err := c.leases.Acquire(ctx, id, c.node, cliLease)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, portrait.ErrLeaseHeld) {
+			c.refused[id] = true
+		}
+		return ctx, false
+	}
+	c.held = append(c.held, l)
+	return portrait.WithLease(ctx, l), true
+}
+
+// served reports whether a node served id when the CLI wanted to act.
+func (c *cliActing) served(id portrait.InstanceID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[id]
+}
+
+// release gives back the leases the CLI took.
+func (c *cliActing) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.held {
+		_ = c.leases.Release(ctx, l.Instance, l.Node, l.Fence)
+	}
 }

@@ -45,8 +45,27 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	fresh := parseCreate(t, made.String())
 	eventually(t, func() error {
-		_, err := newClient(s.URL, fresh.ID, fresh.Token).GetStateInstance(ctx)
+		st, err := newClient(s.URL, fresh.ID, fresh.Token).GetStateInstance(ctx)
+		if err == nil && st != "authorized" {
+			err = fmt.Errorf("state %q", st)
+		}
 		return err
+	})
+
+	// The CLI does not open a session the server serves: it deletes the
+	// instance without logging out, and says so.
+	var deleted syncBuffer
+	if err := app.Run(ctx, app.Env{Args: []string{"instance", "delete", "--database", dsn, "--data-dir", t.TempDir(), strconv.FormatInt(fresh.ID, 10)}, Getenv: func(string) string { return "" }, Stdout: &deleted, Stderr: &deleted}); err != nil {
+		t.Fatalf("instance delete on PostgreSQL: %v\n%s", err, deleted.String())
+	}
+	if !strings.Contains(deleted.String(), "was not logged out") {
+		t.Errorf("deleting an instance a server serves:\n%s", deleted.String())
+	}
+	eventually(t, func() error {
+		if _, err := newClient(s.URL, fresh.ID, fresh.Token).GetStateInstance(ctx); err == nil {
+			return fmt.Errorf("instance %d still served after its deletion", fresh.ID)
+		}
+		return nil
 	})
 
 	// A second server on the same database joins it as a node: it
