@@ -29,9 +29,17 @@ type Options struct {
 	// is empty. It is re-read when it changes, at most once per
 	// ReloadEvery; a change ends every console session.
 	TokenFile string
+	// TokenSource, when set in place of TokenFile, reads the token's
+	// SHA-256 from where the nodes of a cluster share it; it is re-read
+	// like TokenFile. A change does not end the console sessions here:
+	// the command that rotates the token ends them where they are kept.
+	TokenSource func() ([sha256.Size]byte, error)
 	// ReloadEvery bounds how often TokenFile is checked; 0 means every
 	// second.
 	ReloadEvery time.Duration
+	// Sessions keeps the console sessions; nil keeps them in memory with
+	// SessionIdle and SessionMax.
+	Sessions *Sessions
 	// SessionIdle ends a console session unused this long; SessionMax
 	// ends one this long after sign-in, used or not. Zero takes the
 	// defaults (30 minutes, 12 hours).
@@ -59,6 +67,7 @@ type Auth struct {
 	Failures *Limiter
 
 	file        string
+	source      func() ([sha256.Size]byte, error)
 	reloadEvery time.Duration
 	now         func() time.Time
 
@@ -77,17 +86,23 @@ func New(opts Options) (*Auth, error) {
 		opts.ReloadEvery = time.Second
 	}
 	a := &Auth{
-		Sessions:    NewSessions(opts.SessionIdle, opts.SessionMax),
+		Sessions:    opts.Sessions,
 		Failures:    opts.Failures,
 		reloadEvery: opts.ReloadEvery,
 		now:         opts.Now,
+	}
+	if a.Sessions == nil {
+		a.Sessions = NewSessions(opts.SessionIdle, opts.SessionMax)
 	}
 	if opts.Token != "" {
 		a.hash = sha256.Sum256([]byte(opts.Token))
 		return a, nil
 	}
-	a.file = opts.TokenFile
-	hash, err := readTokenFile(a.file)
+	a.file, a.source = opts.TokenFile, opts.TokenSource
+	if a.source == nil {
+		a.source = func() ([sha256.Size]byte, error) { return readTokenFile(a.file) }
+	}
+	hash, err := a.source()
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +116,7 @@ func New(opts Options) (*Auth, error) {
 func (a *Auth) current() [sha256.Size]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.file == "" {
+	if a.source == nil {
 		return a.hash
 	}
 	now := a.now()
@@ -109,13 +124,16 @@ func (a *Auth) current() [sha256.Size]byte {
 		return a.hash
 	}
 	a.checked = now
-	hash, err := readTokenFile(a.file)
+	hash, err := a.source()
 	if err != nil {
 		return a.hash
 	}
 	if hash != a.hash {
-		// A new token: whoever signed in with the old one is signed out.
-		a.Sessions.Clear()
+		// A new token: whoever signed in with the old one is signed out
+		// (shared sessions were ended by the command that rotated it).
+		if a.Sessions.store == nil {
+			a.Sessions.Clear()
+		}
 		a.hash = hash
 	}
 	return a.hash

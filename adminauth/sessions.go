@@ -1,6 +1,7 @@
 package adminauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,17 +10,45 @@ import (
 	"time"
 )
 
-// Sessions are the console's sign-ins, kept in this process's memory: a
-// session id is 32 bytes from crypto/rand, stored only as its SHA-256, and
-// ends when its person signs out, when it has not been used for the idle
-// timeout, or when the absolute timeout after sign-in has passed. A
-// restart signs everybody out. (Several portrait processes behind one
-// address would need them shared.)
+// Sessions are the console's sign-ins: a session id is 32 bytes from
+// crypto/rand, kept only as its SHA-256, and ends when its person signs
+// out, when it has not been used for the idle timeout, or when the
+// absolute timeout after sign-in has passed. They live in this process's
+// memory (a restart signs everybody out), or in a SessionStore that the
+// nodes of a cluster share.
 type Sessions struct {
 	idle, max time.Duration
+	store     SessionStore // nil: in memory
 
 	mu   sync.Mutex
 	live map[[sha256.Size]byte]*session
+}
+
+// SessionStore keeps console sessions where several processes see them
+// (the cluster's database), by the SHA-256 of their ids. Its clock decides
+// the timeouts.
+type SessionStore interface {
+	// StartSession keeps a new session, begun now.
+	StartSession(ctx context.Context, key [sha256.Size]byte) error
+	// UseSession reports whether the session is live (used within idle,
+	// begun within max) and, if so, records this use. An ended session
+	// is forgotten.
+	UseSession(ctx context.Context, key [sha256.Size]byte, idle, max time.Duration) (bool, error)
+	// EndSession forgets a session; an unknown one is not an error.
+	EndSession(ctx context.Context, key [sha256.Size]byte) error
+	// EndSessions forgets every session.
+	EndSessions(ctx context.Context) error
+}
+
+// storeTimeout bounds one call of a SessionStore.
+const storeTimeout = 5 * time.Second
+
+// NewSharedSessions returns sessions kept in store, with the given idle
+// and absolute timeouts (≤ 0: the defaults).
+func NewSharedSessions(store SessionStore, idle, max time.Duration) *Sessions {
+	s := NewSessions(idle, max)
+	s.store = store
+	return s
 }
 
 type session struct {
@@ -57,6 +86,14 @@ func (s *Sessions) Start(now time.Time) (string, error) {
 		return "", fmt.Errorf("adminauth: making a session id: %w", err)
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
+	if s.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := s.store.StartSession(ctx, sessionKey(id)); err != nil {
+			return "", fmt.Errorf("adminauth: keeping the session: %w", err)
+		}
+		return id, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.live) >= MaxSessions {
@@ -97,6 +134,12 @@ func (s *Sessions) Valid(id string, now time.Time) bool {
 		return false
 	}
 	k := sessionKey(id)
+	if s.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		ok, err := s.store.UseSession(ctx, k, s.idle, s.max)
+		return err == nil && ok
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.live[k]
@@ -115,6 +158,12 @@ func (s *Sessions) Valid(id string, now time.Time) bool {
 
 // End ends the session id; an unknown id is ignored.
 func (s *Sessions) End(id string) {
+	if s.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		_ = s.store.EndSession(ctx, sessionKey(id))
+		return
+	}
 	s.mu.Lock()
 	delete(s.live, sessionKey(id))
 	s.mu.Unlock()
@@ -122,12 +171,19 @@ func (s *Sessions) End(id string) {
 
 // Clear ends every session.
 func (s *Sessions) Clear() {
+	if s.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		_ = s.store.EndSessions(ctx)
+		return
+	}
 	s.mu.Lock()
 	clear(s.live)
 	s.mu.Unlock()
 }
 
-// Len is the number of sessions kept (ended ones not yet swept included).
+// Len is the number of sessions kept in memory (ended ones not yet swept
+// included); 0 when they are kept in a SessionStore.
 func (s *Sessions) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

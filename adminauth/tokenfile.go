@@ -22,12 +22,29 @@ func readTokenFile(path string) ([sha256.Size]byte, error) {
 	if err != nil {
 		return hash, fmt.Errorf("adminauth: admin token file: %w", err)
 	}
+	hash, err = ParseTokenHash(b)
+	if err != nil {
+		return hash, fmt.Errorf("adminauth: %s does not hold a SHA-256 in hex; remove it and start portrait, or run `portrait admin rotate-token`, to make a new admin token", path)
+	}
+	return hash, nil
+}
+
+// ParseTokenHash reads a token's SHA-256 as TokenHash writes it.
+func ParseTokenHash(b []byte) ([sha256.Size]byte, error) {
+	var hash [sha256.Size]byte
 	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(raw) != sha256.Size {
-		return hash, fmt.Errorf("adminauth: %s does not hold a SHA-256 in hex; remove it and start portrait, or run `portrait admin rotate-token`, to make a new admin token", path)
+		return hash, errors.New("adminauth: not a SHA-256 in hex")
 	}
 	copy(hash[:], raw)
 	return hash, nil
+}
+
+// TokenHash is what portrait keeps of a token: its SHA-256 in hex, with a
+// newline.
+func TokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return []byte(hex.EncodeToString(sum[:]) + "\n")
 }
 
 // NewToken returns a new admin token: 32 bytes from crypto/rand, in hex.
@@ -60,13 +77,12 @@ func RotateTokenFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(token))
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin-token-*")
 	if err != nil {
 		return "", fmt.Errorf("adminauth: writing the admin token file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(hex.EncodeToString(sum[:]) + "\n")
+	_, err = tmp.Write(TokenHash(token))
 	if err == nil {
 		err = tmp.Chmod(0o600)
 	}
