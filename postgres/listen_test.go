@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -182,5 +183,54 @@ func TestExclusive(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the lock was not taken after its release")
+	}
+}
+
+// TestConsoleSessions: a session one process starts is live in another,
+// until it is idle or old or ended; EndSessions ends them all.
+func TestConsoleSessions(t *testing.T) {
+	dsn := pgtest.DB(t)
+	db, other := mustOpen(t, dsn), mustOpen(t, dsn)
+	ctx := t.Context()
+	key := func(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+	if err := db.StartSession(ctx, key("a")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := other.UseSession(ctx, key("a"), time.Minute, time.Hour); !ok || err != nil {
+		t.Fatalf("a session started in one process, used in another: %v, %v", ok, err)
+	}
+	if ok, _ := other.UseSession(ctx, key("unknown"), time.Minute, time.Hour); ok {
+		t.Error("an unknown session is live")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ok, _ := other.UseSession(ctx, key("a"), 200*time.Millisecond, time.Hour); ok {
+		t.Error("an idle session is live")
+	}
+	if ok, _ := other.UseSession(ctx, key("a"), time.Minute, time.Hour); ok {
+		t.Error("an ended session came back")
+	}
+	for _, k := range []string{"b", "c"} {
+		if err := db.StartSession(ctx, key(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ok, _ := other.UseSession(ctx, key("b"), time.Minute, 200*time.Millisecond); ok {
+		t.Error("a session past its absolute timeout is live")
+	}
+	if err := other.EndSession(ctx, key("c")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := db.UseSession(ctx, key("c"), time.Minute, time.Hour); ok {
+		t.Error("an ended session is live")
+	}
+	if err := db.StartSession(ctx, key("d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.EndSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := db.UseSession(ctx, key("d"), time.Minute, time.Hour); ok {
+		t.Error("a session outlived EndSessions")
 	}
 }
