@@ -66,7 +66,7 @@ func help(env Env, args []string) error {
 		fmt.Fprint(env.Stdout, sandboxUsage)
 		return nil
 	case "admin":
-		fmt.Fprintln(env.Stdout, "Usage: portrait admin rotate-token [--data-dir DIR]: replaces the admin token of the console and /admin/ and prints the new one once")
+		fmt.Fprintln(env.Stdout, "Usage: portrait admin rotate-token [--data-dir DIR | --database postgres://…]: replaces the admin token of the console and /admin/ (on PostgreSQL: of every node of the cluster) and prints the new one once")
 		return nil
 	case "version":
 		fmt.Fprintln(env.Stdout, "Usage: portrait version (or portrait --version): the version and how it was built")

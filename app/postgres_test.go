@@ -3,12 +3,17 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/app"
 	"github.com/portrait-dev/portrait/internal/pgtest"
+	"github.com/portrait-dev/portrait/internal/servertest"
 )
 
 // TestServeOnPostgres: with --database postgres://… the whole server runs
@@ -131,4 +136,82 @@ func avatarPath(url string) string {
 		return url[i:]
 	}
 	return url
+}
+
+// TestSharedAdminToken: the nodes of a cluster share the admin token the
+// first one made and the console sessions; `portrait admin rotate-token
+// --database` replaces the token on every node and signs everybody out.
+func TestSharedAdminToken(t *testing.T) {
+	dsn := pgtest.DB(t)
+	args := append(append([]string{}, fastArgs...), "--database", dsn)
+	a := &server{Server: servertest.Start(t, t.TempDir(), args...)} // no --admin-token: made on first start
+	b := &server{Server: servertest.Start(t, t.TempDir(), args...)}
+	tokenRE := regexp.MustCompile(`admin token:\s+([0-9a-f]{64})`)
+	m := tokenRE.FindStringSubmatch(a.Stdout.String())
+	if m == nil {
+		t.Fatalf("the first node printed no admin token:\n%s", a.Stdout)
+	}
+	token := m[1]
+	if tokenRE.MatchString(b.Stdout.String()) {
+		t.Errorf("the second node made an admin token of its own:\n%s", b.Stdout)
+	}
+	status := func(url, header, value string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url+"/admin/instances", nil)
+		req.Header.Set(header, value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := status(b.URL, "Authorization", "Bearer "+token); code != 200 {
+		t.Fatalf("the first node's admin token on the second node: %d", code)
+	}
+
+	// A console sign-in on one node is one on the other.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(a.URL+"/console/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session string
+	for _, c := range resp.Cookies() {
+		if c.Name == adminauth.Cookie {
+			session = c.Name + "=" + c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == "" {
+		t.Fatalf("console sign-in: %d, cookie %q", resp.StatusCode, session)
+	}
+	if code := status(b.URL, "Cookie", session); code != 200 {
+		t.Fatalf("a console session of the first node on the second node: %d", code)
+	}
+
+	// Rotating the token in the database.
+	var out syncBuffer
+	if err := app.Run(context.Background(), app.Env{Args: []string{"admin", "rotate-token", "--database", dsn, "--data-dir", t.TempDir()}, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &out}); err != nil {
+		t.Fatalf("admin rotate-token --database: %v\n%s", err, out.String())
+	}
+	m = regexp.MustCompile(`admin token:\s+([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == token {
+		t.Fatalf("rotate-token printed no new token:\n%s", out.String())
+	}
+	fresh := m[1]
+	eventually(t, func() error {
+		for _, n := range []*server{a, b} {
+			if code := status(n.URL, "Authorization", "Bearer "+token); code != 401 {
+				return fmt.Errorf("the old token on %s: %d", n.URL, code)
+			}
+			if code := status(n.URL, "Authorization", "Bearer "+fresh); code != 200 {
+				return fmt.Errorf("the new token on %s: %d", n.URL, code)
+			}
+		}
+		return nil
+	})
+	if code := status(b.URL, "Cookie", session); code != 401 {
+		t.Errorf("a console session after the token was rotated: %d", code)
+	}
 }

@@ -198,7 +198,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer func() { stopHub(); <-hubDone }()
 
 	failures := adminauth.NewLimiter(int(cfg.AuthFailures))
-	auth, banner, err := adminAuth(cfg, failures)
+	auth, banner, err := adminAuth(ctx, cfg, failures, d)
 	if err != nil {
 		return err
 	}

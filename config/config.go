@@ -134,7 +134,7 @@ func Settings() []Setting {
 			c.PublicURL, c.PublicURLGiven = strings.TrimRight(v, "/"), true
 			return nil
 		}},
-		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "generated", "the token of the admin API under /admin/ ('Authorization: Bearer <token>') and of the console at /console; by default portrait makes one on first start, prints it once and keeps only its SHA-256 in the data directory (admin-token.sha256; `portrait admin rotate-token` replaces it); a token given here wins; 'off' switches the admin API and the console off", func(c *Config, v string) error {
+		{"admin-token", "PORTRAIT_ADMIN_TOKEN", "generated", "the token of the admin API under /admin/ ('Authorization: Bearer <token>') and of the console at /console; by default portrait makes one on first start, prints it once and keeps only its SHA-256 in the data directory (admin-token.sha256), or on PostgreSQL in the database, shared by every node of a cluster with the console sign-ins (`portrait admin rotate-token` replaces it); a token given here wins; 'off' switches the admin API and the console off", func(c *Config, v string) error {
 			c.AdminToken, c.AdminOff = v, v == "" || v == "off"
 			if c.AdminOff {
 				c.AdminToken = ""
@@ -142,7 +142,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{"console-session-idle", "PORTRAIT_CONSOLE_SESSION_IDLE", "30m", "a console sign-in not used for this long ends (an open console page uses it every few seconds)", positiveDur(func(c *Config) *time.Duration { return &c.SessionIdle })},
-		{"console-session-max", "PORTRAIT_CONSOLE_SESSION_MAX", "12h", "a console sign-in ends this long after it began, used or not; signing out ends it at once, and a restart or a new admin token ends them all", positiveDur(func(c *Config) *time.Duration { return &c.SessionMax })},
+		{"console-session-max", "PORTRAIT_CONSOLE_SESSION_MAX", "12h", "a console sign-in ends this long after it began, used or not; signing out ends it at once, and a new admin token (or, on SQLite, a restart) ends them all", positiveDur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"metrics-token", "PORTRAIT_METRICS_TOKEN", "", "when set, /metrics answers only requests with 'Authorization: Bearer <token>'; empty leaves it open (as /healthz is)", str(func(c *Config) *string { return &c.MetricsToken })},
 		{"log-level", "PORTRAIT_LOG_LEVEL", "info", "debug, info, warn or error; debug logs every request (tokens redacted)", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 		{"log-format", "PORTRAIT_LOG_FORMAT", "text", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
