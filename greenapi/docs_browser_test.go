@@ -73,7 +73,11 @@ func TestDocsInBrowser(t *testing.T) {
 	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
 	if err == nil {
+		// For a person to look at; git-ignored, as the console's are.
 		dir := filepath.Join("testdata", "artifacts")
+		if d := os.Getenv("PORTRAIT_ARTIFACTS"); d != "" {
+			dir = d
+		}
 		if os.MkdirAll(dir, 0o755) == nil {
 			_ = os.WriteFile(filepath.Join(dir, "docs-phone.png"), shot, 0o644)
 		}
