@@ -188,29 +188,16 @@ func TestCluster(t *testing.T) {
 	// is delivered, and the dead node's instances are served elsewhere
 	// within the lease bound.
 	var acked sync.Map // chatId → true
-	stop := make(chan struct{})
-	var traffic sync.WaitGroup
 	var seq atomic.Int64
-	for w := 0; w < 4; w++ {
-		traffic.Add(1)
-		go func() {
-			defer traffic.Done()
-			via := []*clusterNode{a, b}[w%2]
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := seq.Add(1)
-				in := insts[k%int64(len(insts))]
-				chat := fmt.Sprintf("79%09d@c.us", k)
-				if newClient(via.proc.URL, in.ID, in.Token).GetAvatarAsync(ctx, chat) == nil {
-					acked.Store(chat, true)
-				}
-			}
-		}()
-	}
+	stop := load(4, func(w, _ int) {
+		via := []*clusterNode{a, b}[w%2]
+		k := seq.Add(1)
+		in := insts[k%int64(len(insts))]
+		chat := fmt.Sprintf("79%09d@c.us", k)
+		if newClient(via.proc.URL, in.ID, in.Token).GetAvatarAsync(ctx, chat) == nil {
+			acked.Store(chat, true)
+		}
+	})
 	time.Sleep(time.Second)
 	cOwned := ownedBy(leases, c)
 	c.signal(t, syscall.SIGKILL)
@@ -220,8 +207,7 @@ func TestCluster(t *testing.T) {
 	failover := time.Since(killed)
 	t.Logf("SIGKILL: node c's %d instances answered through node a after %v", len(cOwned), failover.Round(time.Millisecond))
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	traffic.Wait()
+	stop()
 	var want []string
 	acked.Range(func(k, _ any) bool { want = append(want, k.(string)); return true })
 	if len(want) < 100 {
@@ -257,25 +243,13 @@ func TestCluster(t *testing.T) {
 	// nodes: some are in flight at node c when it is paused.
 	cOwned = ownedBy(leasesOf(t, db), c)
 	cInsts := pick(insts, cOwned)
-	stop = make(chan struct{})
-	for w := 0; w < 4; w++ {
-		traffic.Add(1)
-		go func() {
-			defer traffic.Done()
-			via := []*clusterNode{a, b}[w%2]
-			for k := w; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				in := cInsts[k%len(cInsts)]
-				lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				newClient(via.proc.URL, in.ID, in.Token).GetAvatar(lctx, fmt.Sprintf("78%09d@c.us", seq.Add(1)))
-				cancel()
-			}
-		}()
-	}
+	stop = load(4, func(w, k int) {
+		via := []*clusterNode{a, b}[w%2]
+		in := cInsts[k%len(cInsts)]
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		newClient(via.proc.URL, in.ID, in.Token).GetAvatar(lctx, fmt.Sprintf("78%09d@c.us", seq.Add(1)))
+	})
 	time.Sleep(300 * time.Millisecond)
 	c.signal(t, syscall.SIGSTOP)
 	stopped := time.Now()
@@ -303,8 +277,7 @@ func TestCluster(t *testing.T) {
 	c.signal(t, syscall.SIGCONT)
 	continued := time.Now()
 	time.Sleep(3 * time.Second)
-	close(stop)
-	traffic.Wait()
+	stop()
 
 	// SIGTERM: node b hands its instances over while requests for them
 	// keep arriving at nodes a and c; none fails.
@@ -312,36 +285,23 @@ func TestCluster(t *testing.T) {
 	bInsts := pick(insts, bOwned)
 	var failed, served atomic.Int64
 	var firstFailure atomic.Value
-	stop = make(chan struct{})
-	for w := 0; w < 4; w++ {
-		traffic.Add(1)
-		go func() {
-			defer traffic.Done()
-			via := []*clusterNode{a, c}[w%2]
-			for k := w; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				in := bInsts[k%len(bInsts)]
-				if _, err := newClient(via.proc.URL, in.ID, in.Token).GetAvatar(ctx, "11001230001@c.us"); err != nil {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, err.Error())
-				} else {
-					served.Add(1)
-				}
-			}
-		}()
-	}
+	stop = load(4, func(w, k int) {
+		via := []*clusterNode{a, c}[w%2]
+		in := bInsts[k%len(bInsts)]
+		if _, err := newClient(via.proc.URL, in.ID, in.Token).GetAvatar(ctx, "11001230001@c.us"); err != nil {
+			failed.Add(1)
+			firstFailure.CompareAndSwap(nil, err.Error())
+		} else {
+			served.Add(1)
+		}
+	})
 	time.Sleep(500 * time.Millisecond)
 	b.signal(t, syscall.SIGTERM)
 	if err := b.proc.cmd.Wait(); err != nil {
 		t.Errorf("node b after SIGTERM: %v\n%s", err, b.proc.out)
 	}
 	time.Sleep(2 * time.Second)
-	close(stop)
-	traffic.Wait()
+	stop()
 	if failed.Load() > 0 {
 		t.Errorf("SIGTERM: %d of %d requests failed during the hand-over, e.g. %v", failed.Load(), failed.Load()+served.Load(), firstFailure.Load())
 	}
@@ -631,4 +591,27 @@ func (n *clusterNode) metricSum(t *testing.T, prefix string) float64 {
 		}
 	}
 	return sum
+}
+
+// load runs call in n workers, each over and over (w is the worker, k
+// counts its calls from w), until the returned stop is called; stop
+// returns once every worker has finished its call.
+func load(n int, call func(w, k int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; ; k++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				call(w, k)
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
 }

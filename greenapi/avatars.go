@@ -57,13 +57,13 @@ func (s *Server) mirror(q *request, m *Method) (done bool, e *apiError) {
 	}
 	mark := s.Avatars.Mark(id)
 	q.r.Body = io.NopCloser(bytes.NewReader(body))
-	rec := &replyRecorder{ResponseWriter: q.w}
+	rec := &replyRecorder{statusWriter: statusWriter{ResponseWriter: q.w}}
 	done, e = s.forward(rec, q.r, id, false)
 	if !done {
 		q.r.Body = io.NopCloser(bytes.NewReader(body))
 		return false, nil
 	}
-	if e == nil && rec.status == http.StatusOK {
+	if e == nil && rec.status() == http.StatusOK {
 		var reply avatarReply
 		if json.Unmarshal(rec.body.Bytes(), &reply) == nil {
 			s.Avatars.Learn(id, chat.String(), avatar.Avatar{URL: reply.URLAvatar, Available: reply.Available}, mark)
@@ -75,26 +75,15 @@ func (s *Server) mirror(q *request, m *Method) (done bool, e *apiError) {
 // replyRecorder passes a reply on and keeps its status and the start of
 // its body.
 type replyRecorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *replyRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
+	statusWriter
+	body bytes.Buffer
 }
 
 func (r *replyRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
 	if r.body.Len() < 4096 {
 		r.body.Write(b[:min(len(b), 4096-r.body.Len())])
 	}
-	return r.ResponseWriter.Write(b)
+	return r.statusWriter.Write(b)
 }
 
 // appendAvatarReply appends getAvatar's reply, byte for byte what
