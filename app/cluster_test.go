@@ -147,6 +147,51 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("LongPollWakesAcrossNodes", func(t *testing.T) {
+		// An instance without a webhook, polled through every node: a
+		// notification committed by its owner ends the long polls at
+		// once, wherever they wait.
+		code, body := admin.admin(t, "POST", "/admin/instances", map[string]string{"typeInstance": "whatsapp"})
+		var in creds
+		var made struct {
+			IDInstance       int64  `json:"idInstance"`
+			APITokenInstance string `json:"apiTokenInstance"`
+		}
+		if code != 201 || json.Unmarshal(body, &made) != nil {
+			t.Fatalf("create: %d %s", code, body)
+		}
+		in = creds{ID: made.IDInstance, Token: made.APITokenInstance}
+		waitServed(t, a.proc.URL, []creds{in}, 10*time.Second)
+		for _, via := range nodes {
+			polled := make(chan time.Duration, 1)
+			go func() {
+				start := time.Now()
+				n, err := newClient(via.proc.URL, in.ID, in.Token).ReceiveNotification(ctx, 20*time.Second)
+				if err != nil || n == nil {
+					t.Errorf("receiveNotification through node %s: %+v, %v", via.name, n, err)
+				}
+				polled <- time.Since(start)
+			}()
+			time.Sleep(300 * time.Millisecond) // the poll waits
+			asked := time.Now()
+			other := nodes[(slices.Index(nodes, via)+1)%3]
+			if err := newClient(other.proc.URL, in.ID, in.Token).GetAvatarAsync(ctx, "11001230002@c.us"); err != nil {
+				t.Fatal(err)
+			}
+			took := <-polled
+			if waited := time.Since(asked); waited > 5*time.Second {
+				t.Errorf("a long poll through node %s ended %v after getAvatarAsync through node %s (poll %v)", via.name, waited, other.name, took)
+			}
+			n, err := newClient(via.proc.URL, in.ID, in.Token).ReceiveNotification(ctx, 5*time.Second)
+			if err != nil || n == nil {
+				t.Fatalf("receiveNotification again: %+v, %v", n, err)
+			}
+			if ok, err := newClient(via.proc.URL, in.ID, in.Token).DeleteNotification(ctx, n.ReceiptID); err != nil || !ok {
+				t.Fatalf("deleteNotification through node %s: %v, %v", via.name, ok, err)
+			}
+		}
+	})
+
 	t.Run("PictureChangeReachesEveryNode", func(t *testing.T) {
 		// Nodes b and c answer getAvatar for node a's instance from what
 		// they learned from a; a picture change a sees drops it on every
