@@ -124,10 +124,15 @@ func TestCluster(t *testing.T) {
 	}
 	waitServed(t, a.proc.URL, insts, 30*time.Second)
 	leases := leasesOf(t, db)
+	var counted float64
 	for _, n := range nodes {
 		if owned := countOwned(leases, n); owned < 15 {
 			t.Errorf("node %s owns %d of %d instances; want its share", n.name, owned, len(leases))
 		}
+		counted += n.metricSum(t, "portrait_instances{")
+	}
+	if counted != float64(len(leases)) {
+		t.Errorf("the nodes' portrait_instances add up to %v, want the cluster's %d", counted, len(leases))
 	}
 
 	t.Run("EveryMethodThroughEveryNode", func(t *testing.T) {

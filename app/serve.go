@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -154,7 +155,16 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Jobs:         hubJobs,
 	}, log, notify.Metrics{Enqueued: m.Enqueued, Delivered: m.Delivered, Dropped: m.Dropped})
 	m.QueueDepth(store.Depths)
-	m.Instances(reg.List)
+	if nd == nil {
+		m.Instances(reg.List)
+	} else {
+		// A node counts the instances it serves, so that the counts of
+		// the nodes add up to the cluster's.
+		m.Instances(func(ctx context.Context) ([]portrait.Handle, error) {
+			all, err := reg.List(ctx)
+			return slices.DeleteFunc(all, func(h portrait.Handle) bool { return !nd.Owns(h.ID()) }), err
+		})
+	}
 
 	if err := reg.Start(ctx, &events{hub: hub, log: log, changed: changed}); err != nil {
 		return err
