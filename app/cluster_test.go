@@ -123,7 +123,15 @@ func TestCluster(t *testing.T) {
 		setWebhook(t, newClient(b.proc.URL, in.ID, in.Token), recv.URL, "")
 	}
 	waitServed(t, a.proc.URL, insts, 30*time.Second)
-	leases := leasesOf(t, db)
+	// Every instance (the first MAX one too) has its owner.
+	var leases []portrait.Lease
+	eventuallyWithin(t, 10*time.Second, func() error {
+		all, err := db.Instances(ctx)
+		if leases = leasesOf(t, db); err == nil && len(leases) != len(all) {
+			err = fmt.Errorf("%d of %d instances have an owner", len(leases), len(all))
+		}
+		return err
+	})
 	var counted float64
 	for _, n := range nodes {
 		if owned := countOwned(leases, n); owned < 15 {
@@ -141,6 +149,24 @@ func TestCluster(t *testing.T) {
 			in := instanceOf(t, insts, leases, owner)
 			for _, via := range nodes {
 				checkMethods(t, via, in)
+			}
+		}
+		// The instance list through any node has every instance's state,
+		// from the node that serves it.
+		for _, via := range nodes {
+			viaNode := &server{Server: &servertest.Server{URL: via.proc.URL}, Admin: adminToken}
+			code, body := viaNode.admin(t, "GET", "/admin/instances", nil)
+			var list []struct {
+				IDInstance    int64  `json:"idInstance"`
+				StateInstance string `json:"stateInstance"`
+			}
+			if code != 200 || json.Unmarshal(body, &list) != nil || len(list) != len(leases) {
+				t.Fatalf("instance list through node %s: %d, %d entries, want %d", via.name, code, len(list), len(leases))
+			}
+			for _, in := range list {
+				if in.StateInstance != "authorized" {
+					t.Errorf("instance list through node %s: instance %d is %q", via.name, in.IDInstance, in.StateInstance)
+				}
 			}
 		}
 		// The admin API forwards too: a sandbox change made through one

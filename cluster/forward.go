@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/portrait-dev/portrait"
@@ -287,4 +288,57 @@ func copyReply(w http.ResponseWriter, resp *http.Response) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// gatherTimeout bounds how long Gather waits for the other nodes.
+const gatherTimeout = 3 * time.Second
+
+// Gather asks every other live node for path (an admin GET, made as r's
+// forwarded call) and returns the bodies of their 200 replies. A node that
+// does not answer in time is left out.
+func (n *Node) Gather(r *http.Request, path string) [][]byte {
+	n.mu.RLock()
+	var addrs []string
+	for id, addr := range n.addrs {
+		if id != n.opts.ID {
+			addrs = append(addrs, addr)
+		}
+	}
+	n.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(r.Context(), gatherTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var out [][]byte
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+			if err != nil {
+				return
+			}
+			req.Header.Set(HeaderSecret, n.fwd.proof)
+			req.Header.Set(HeaderForwardedBy, n.opts.ID)
+			req.Header.Set(HeaderAdmin, "1")
+			if rid := r.Header.Get("X-Request-Id"); rid != "" {
+				req.Header.Set("X-Request-Id", rid)
+			}
+			resp, err := n.fwd.client.Do(req)
+			if err != nil {
+				n.log.Debug("asking another node", "node", addr, "path", path, "err", err)
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return
+			}
+			mu.Lock()
+			out = append(out, b)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -150,8 +150,41 @@ func (s *Server) adminListInstances(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []instanceInfo{}
+	if s.Cluster == nil {
+		for _, h := range all {
+			out = append(out, s.info(h))
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	// In a cluster each node knows the state of the instances it serves:
+	// ?owned=1 lists those, and the node asked for the whole list gathers
+	// the others' from them.
+	if r.URL.Query().Get("owned") == "1" {
+		for _, h := range all {
+			if s.Cluster.Owns(h.ID()) {
+				out = append(out, s.info(h))
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	elsewhere := map[int64]instanceInfo{}
+	for _, body := range s.Cluster.Gather(r, "/admin/instances?owned=1") {
+		var theirs []instanceInfo
+		if json.Unmarshal(body, &theirs) == nil {
+			for _, in := range theirs {
+				elsewhere[in.IDInstance] = in
+			}
+		}
+	}
 	for _, h := range all {
-		out = append(out, s.info(h))
+		in, ok := elsewhere[int64(h.ID())]
+		if s.Cluster.Owns(h.ID()) || !ok {
+			in = s.info(h) // "starting" while no node serves it
+		}
+		in.APITokenInstance = ""
+		out = append(out, in)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

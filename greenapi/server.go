@@ -95,6 +95,9 @@ type Cluster interface {
 	// Owns reports whether this node serves id now (it owns id and its
 	// session is open).
 	Owns(id portrait.InstanceID) bool
+	// Gather asks every other node for path (an admin GET, as r's
+	// forwarded call) and returns the bodies of their 200 replies.
+	Gather(r *http.Request, path string) [][]byte
 }
 
 // forward serves q by the node that owns its instance, when that is
