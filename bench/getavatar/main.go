@@ -26,6 +26,9 @@
 // forwards what it does not know) with those sent to the owner: the cost
 // of a cluster's non-owning node.
 //
+// -versus-sqlite (with -database) compares portrait on PostgreSQL with
+// portrait on SQLite, each with instances of its own, in the same run.
+//
 // -cpuprofile FILE builds ./bench/profserve (portrait with a CPU profile)
 // in place of ./cmd/portrait and writes the profile of the measured rounds
 // to FILE, for `go tool pprof`.
@@ -58,6 +61,9 @@ type options struct {
 	// Forwarded compares a second node that forwards every request with
 	// the owning node, in place of the bare handler (needs Database).
 	Forwarded bool
+	// VersusSQLite compares portrait on Database with portrait on SQLite,
+	// in place of the bare handler.
+	VersusSQLite bool
 	// QuietCPUs and QuietWait: before each load, wait up to QuietWait for
 	// the other processes on the machine to use less than QuietCPUs CPUs
 	// (over one second); QuietWait 0 does not wait.
@@ -110,6 +116,7 @@ func main() {
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "profile portrait (built from ./bench/profserve) during the rounds and write the CPU profile here")
 	flag.StringVar(&o.Database, "database", "", "run portrait on this PostgreSQL database (a postgres:// URL of a fresh, empty database) instead of SQLite")
 	flag.BoolVar(&o.Forwarded, "forwarded", false, "with -database: start a second portrait node on the same database and compare getAvatar through it (a node that does not own the instances) with getAvatar at their owner, in place of the bare handler")
+	flag.BoolVar(&o.VersusSQLite, "versus-sqlite", false, "with -database: compare portrait on that PostgreSQL database with portrait on SQLite (instances and cache of its own) in the same run, in place of the bare handler")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "getavatar: unexpected arguments %q\n", flag.Args())

@@ -43,7 +43,8 @@ type round struct {
 type report struct {
 	Generator string
 	// Peer names what portrait is compared with: "bare" (the bare
-	// handler) or "non-owner" (the same requests through a second node).
+	// handler), "non-owner" (the same requests through a second node) or
+	// "sqlite" (portrait on SQLite with instances of its own).
 	Peer           string
 	Rounds         []round
 	PortraitMedian float64
@@ -228,9 +229,47 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	}
 
 	// Start the bare server with the same reply; with -forwarded the
-	// second node takes its place.
+	// second node takes its place, with -versus-sqlite portrait on SQLite
+	// with instances of its own (its own paths).
 	bare, bareBase := second, secondBase
-	if !o.Forwarded {
+	peerPaths := paths
+	if o.VersusSQLite {
+		if o.Database == "" {
+			return nil, errors.New("-versus-sqlite needs -database: it compares PostgreSQL with SQLite")
+		}
+		args := slices.Clone(serveArgs)
+		i := slices.Index(args, "--database")
+		args = slices.Delete(args, i, i+2)
+		args[slices.Index(args, "--data-dir")+1] = filepath.Join(tmp, "data-sqlite")
+		bare, bareBase, err = benchproc.Start(ctx, "portrait-sqlite", tmp, portraitBin, nil, args...)
+		defer func() {
+			if serr := bare.Stop(30 * time.Second); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+		if err := benchproc.WaitHealthy(ctx, bare, bareBase+"/healthz"); err != nil {
+			return nil, err
+		}
+		peerCreds, err := createInstances(ctx, client, bareBase, len(creds), o.CreateConc)
+		if err != nil {
+			return nil, err
+		}
+		peerPaths = make([]string, len(peerCreds))
+		for i, c := range peerCreds {
+			peerPaths[i] = fmt.Sprintf("/waInstance%d/getAvatar/%s", c.ID, c.Token)
+		}
+		got, err := warmCache(ctx, client, bareBase, peerPaths, 8)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != len(want) {
+			return nil, fmt.Errorf("portrait on SQLite answered %s, on PostgreSQL %s", got, want)
+		}
+		logf("portrait on SQLite listens on %s with %d instances of its own, cache warmed; its replies have the same length (%d bytes)", bareBase, len(peerPaths), len(want))
+	} else if !o.Forwarded {
 		bare, bareBase, err = benchproc.Start(ctx, "bare", tmp, bareBin, nil,
 			"-listen", "127.0.0.1:0", "-url", reply.URLAvatar)
 		defer func() {
@@ -242,17 +281,30 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			return nil, err
 		}
 	}
-	if got, err := post(ctx, client, bareBase+paths[0]); err != nil {
-		return nil, fmt.Errorf("bare: %w", err)
-	} else if !bytes.Equal(got, want) {
-		return nil, fmt.Errorf("bare answered %s, portrait %s", got, want)
+	if !o.VersusSQLite {
+		if got, err := post(ctx, client, bareBase+paths[0]); err != nil {
+			return nil, fmt.Errorf("bare: %w", err)
+		} else if !bytes.Equal(got, want) {
+			return nil, fmt.Errorf("bare answered %s, portrait %s", got, want)
+		}
+		logf("%s listening on %s; both reply with the same %d-byte body", o.peer(), bareBase, len(want))
 	}
-	logf("%s listening on %s; both reply with the same %d-byte body", o.peer(), bareBase, len(want))
 
 	gen, err := newGenerator(o.Generator, tmp, paths, o)
 	if err != nil {
 		return nil, err
 	}
+	peerGen := gen
+	if o.VersusSQLite {
+		dir := filepath.Join(tmp, "peer")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if peerGen, err = newGenerator(o.Generator, dir, peerPaths, o); err != nil {
+			return nil, err
+		}
+	}
+	gens := map[string]generator{"portrait": gen, "bare": peerGen}
 	rep = &report{Generator: gen.Name(), Peer: o.peer()}
 	logf("load generator: %s", rep.Generator)
 	logf("machine: %d CPUs (GOMAXPROCS of the children: %d), %s; the generator shares them with the servers",
@@ -263,7 +315,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	load := func(name string, d time.Duration) (measurement, error) {
 		cpu0, ok0 := processCPU(pids[name])
 		busy0, bok0 := machineBusy()
-		m, err := gen.Load(ctx, targets[name], d)
+		m, err := gens[name].Load(ctx, targets[name], d)
 		if err != nil {
 			return m, fmt.Errorf("loading %s: %w", name, err)
 		}
@@ -678,6 +730,9 @@ func (r *report) print(w io.Writer, o options) {
 	if r.Peer == "bare" {
 		fmt.Fprintf(w, "Ratio of medians: portrait / bare = %.0f / %.0f = %.1f %%, which %s the target of ≥ 50 %%.\n",
 			r.PortraitMedian, r.BareMedian, 100*r.Ratio, verdict)
+	} else if r.Peer == "sqlite" {
+		fmt.Fprintf(w, "Ratio of medians: portrait on PostgreSQL / on SQLite = %.0f / %.0f = %.1f %%.\n",
+			r.PortraitMedian, r.BareMedian, 100*r.Ratio)
 	} else {
 		fmt.Fprintf(w, "Ratio of medians: through the non-owner / at the owner = %.0f / %.0f = %.1f %%.\n",
 			r.BareMedian, r.PortraitMedian, 100/r.Ratio)
@@ -722,8 +777,11 @@ func (r *report) print(w io.Writer, o options) {
 
 // peer names what portrait is compared with in this run.
 func (o options) peer() string {
-	if o.Forwarded {
+	switch {
+	case o.Forwarded:
 		return "non-owner"
+	case o.VersusSQLite:
+		return "sqlite"
 	}
 	return "bare"
 }
