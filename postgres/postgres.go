@@ -42,8 +42,9 @@ const Dialect = "pgx"
 // portrait.Blobs beside them (Blobs). It is safe for concurrent use, also
 // by several processes.
 type DB struct {
-	pool *pgxpool.Pool
-	sql  *sql.DB
+	pool     *pgxpool.Pool
+	sql      *sql.DB
+	enqueues enqueueCommits
 }
 
 // Open connects to the database named by dsn, a PostgreSQL URL

@@ -427,3 +427,110 @@ func TestDeleteWhileWriting(t *testing.T) {
 		t.Errorf("only %d writes succeeded", writes.Load())
 	}
 }
+
+// TestGroupCommit: Enqueue calls that wait while others commit are
+// committed together; one of them fenced by a lost lease fails alone,
+// with ErrLeaseLost, and the others are stored, in order.
+func TestGroupCommit(t *testing.T) {
+	dsn := pgtest.DB(t)
+	db, other := mustOpen(t, dsn), mustOpen(t, dsn)
+	ctx := t.Context()
+	a, b, c := instance(1101000001), instance(1101000002), instance(1101000003)
+	for _, inst := range []portrait.Instance{a, b, c} {
+		if err := db.CreateInstance(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	la, err := db.Acquire(ctx, a.ID, "node-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := portrait.Lease{Instance: b.ID, Node: "node-1", Fence: 999999} // never granted
+	note := func(id portrait.InstanceID, body string) []portrait.Notification {
+		return []portrait.Notification{{Instance: id, Body: []byte(body), CreatedAt: time.Now()}}
+	}
+
+	// Another process holds c's row: the committers' enqueues for c wait
+	// on it, and what comes meanwhile piles up.
+	tx, err := other.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, `SELECT id FROM instances WHERE id = $1 FOR NO KEY UPDATE`, int64(c.ID)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range maxCommitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := db.Enqueue(ctx, note(c.ID, `{"c":1}`)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor(t, func() bool {
+		db.enqueues.mu.Lock()
+		defer db.enqueues.mu.Unlock()
+		return db.enqueues.leaders == maxCommitters && len(db.enqueues.pending) == 0
+	})
+	type result struct {
+		i   int
+		ids []int64
+		err error
+	}
+	results := make(chan result, 21)
+	for i := range 20 {
+		go func() {
+			ids, err := db.Enqueue(portrait.WithLease(ctx, la), note(a.ID, fmt.Sprintf(`{"n":%d}`, i)))
+			results <- result{i, ids, err}
+		}()
+	}
+	go func() {
+		_, err := db.Enqueue(portrait.WithLease(ctx, lost), note(b.ID, `{"lost":true}`))
+		results <- result{-1, nil, err}
+	}()
+	waitFor(t, func() bool {
+		db.enqueues.mu.Lock()
+		defer db.enqueues.mu.Unlock()
+		return len(db.enqueues.pending) == 21
+	})
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for range 21 {
+		r := <-results
+		switch {
+		case r.i < 0 && !errors.Is(r.err, portrait.ErrLeaseLost):
+			t.Errorf("the enqueue under a lost lease: %v, want ErrLeaseLost", r.err)
+		case r.i >= 0 && (r.err != nil || len(r.ids) != 1):
+			t.Errorf("enqueue %d: %v, %v", r.i, r.ids, r.err)
+		}
+	}
+	if ns, _ := db.Peek(ctx, b.ID, 0, 10); len(ns) != 0 {
+		t.Errorf("the lost lease's notification was stored: %+v", ns)
+	}
+	ns, err := db.Peek(ctx, a.ID, 0, 100)
+	if err != nil || len(ns) != 20 {
+		t.Fatalf("instance a holds %d notifications (%v), want 20", len(ns), err)
+	}
+	for i, n := range ns {
+		if i > 0 && n.ReceiptID <= ns[i-1].ReceiptID {
+			t.Errorf("receipt ids out of order: %d after %d", n.ReceiptID, ns[i-1].ReceiptID)
+		}
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,11 +64,11 @@ func newNotificationRows(ns []portrait.Notification) notificationRows {
 	return r
 }
 
-// queue adds the statements that store the rows to b, fenced by the lease
-// ctx carries, if any; once b has run, ids holds the receipt ids, in the
+// queue adds the statements that store the rows to b, fenced by leases
+// (sorted by instance); once b has run, ids holds the receipt ids, in the
 // order of the rows. A missing instance fails the batch with an error
 // wrapping portrait.ErrNotFound.
-func (r notificationRows) queue(ctx context.Context, b *pgx.Batch, ids *[]int64) {
+func (r notificationRows) queue(leases []portrait.Lease, b *pgx.Batch, ids *[]int64) {
 	b.Queue(lockInstances, r.lock).Query(func(rows pgx.Rows) error {
 		locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
@@ -81,7 +83,9 @@ func (r notificationRows) queue(ctx context.Context, b *pgx.Batch, ids *[]int64)
 		}
 		return nil
 	})
-	queueFence(ctx, b)
+	for _, l := range leases {
+		b.Queue(`SELECT portrait_fence($1, $2, $3)`, int64(l.Instance), l.Node, l.Fence)
+	}
 	b.Queue(insertNotifications, r.instances, r.bodies, r.created).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
@@ -134,13 +138,126 @@ func (db *DB) Enqueue(ctx context.Context, ns []portrait.Notification) ([]int64,
 	if len(ns) == 0 {
 		return []int64{}, nil
 	}
+	req := &enqueueReq{ns: ns, done: make(chan struct{})}
+	if l, ok := portrait.LeaseFrom(ctx); ok {
+		req.lease = &l
+	}
+	g := &db.enqueues
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	lead := g.leaders < maxCommitters
+	if lead {
+		g.leaders++
+	}
+	g.mu.Unlock()
+	if lead {
+		db.commitPending()
+	}
+	<-req.done
+	if req.err != nil {
+		return nil, fmt.Errorf("postgres: enqueue: %w", req.err)
+	}
+	return req.ids, nil
+}
+
+// Group commit: concurrent Enqueue calls share transactions. A call puts
+// its notifications in the pending list; when fewer than maxCommitters
+// calls are committing, it commits too, taking whatever is pending (up to
+// maxGroup calls) into one transaction, again and again until nothing is;
+// the others wait for their outcome. Every call still returns only after
+// its own notifications are committed, and many producers share a commit
+// (and its fsync) instead of paying one each.
+const (
+	maxCommitters = 2
+	maxGroup      = 256
+)
+
+// enqueueCommits is the pending list of group commit.
+type enqueueCommits struct {
+	mu      sync.Mutex
+	pending []*enqueueReq
+	leaders int
+}
+
+// enqueueReq is one Enqueue call waiting for its commit.
+type enqueueReq struct {
+	ns    []portrait.Notification
+	lease *portrait.Lease // the lease its context carries, if any
+	ids   []int64
+	err   error
+	done  chan struct{}
+}
+
+// commitPending commits the pending calls, a group at a time, until none
+// is left.
+func (db *DB) commitPending() {
+	g := &db.enqueues
+	for {
+		g.mu.Lock()
+		n := min(len(g.pending), maxGroup)
+		group := slices.Clone(g.pending[:n])
+		g.pending = g.pending[n:]
+		if n == 0 {
+			g.leaders--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		db.commitGroup(group)
+		for _, req := range group {
+			close(req.done)
+		}
+	}
+}
+
+// commitTimeout bounds one group's commit; the callers' contexts do not
+// (a commit serves several of them).
+const commitTimeout = 30 * time.Second
+
+// commitGroup stores the notifications of the calls of group in one
+// transaction, fenced by every lease they carry. When that fails (an
+// instance missing, a lease lost), each call is committed alone, so that
+// each gets its own outcome.
+func (db *DB) commitGroup(group []*enqueueReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	if len(group) > 1 {
+		var all []portrait.Notification
+		var leases []portrait.Lease
+		for _, req := range group {
+			all = append(all, req.ns...)
+			if req.lease != nil && !slices.Contains(leases, *req.lease) {
+				leases = append(leases, *req.lease)
+			}
+		}
+		slices.SortFunc(leases, func(a, b portrait.Lease) int { return cmp.Compare(a.Instance, b.Instance) })
+		ids, err := db.insertRows(ctx, all, leases)
+		if err == nil {
+			for _, req := range group {
+				req.ids, ids = ids[:len(req.ns)], ids[len(req.ns):]
+			}
+			return
+		}
+	}
+	for _, req := range group {
+		var leases []portrait.Lease
+		if req.lease != nil {
+			leases = []portrait.Lease{*req.lease}
+		}
+		req.ids, req.err = db.insertRows(ctx, req.ns, leases)
+	}
+}
+
+// insertRows stores ns in one transaction, fenced by leases, and returns
+// their receipt ids, in order.
+func (db *DB) insertRows(ctx context.Context, ns []portrait.Notification, leases []portrait.Lease) ([]int64, error) {
 	rows := newNotificationRows(ns)
 	var ids []int64
-	if err := db.runBatch(ctx, func(b *pgx.Batch) { rows.queue(ctx, b, &ids) }); err != nil {
-		return nil, fmt.Errorf("postgres: enqueue: %w", err)
+	if err := db.runBatch(ctx, func(b *pgx.Batch) { rows.queue(leases, b, &ids) }); err != nil {
+		return nil, err
 	}
 	if len(ids) != len(ns) {
-		return nil, fmt.Errorf("postgres: enqueue: %d receipt ids for %d notifications", len(ids), len(ns))
+		return nil, fmt.Errorf("%d receipt ids for %d notifications", len(ids), len(ns))
 	}
 	return ids, nil
 }
