@@ -18,6 +18,7 @@ import (
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/avatar"
 	"github.com/portrait-dev/portrait/blobdir"
+	"github.com/portrait-dev/portrait/cluster"
 	"github.com/portrait-dev/portrait/instance"
 	"github.com/portrait-dev/portrait/internal/pgtest"
 	"github.com/portrait-dev/portrait/notify"
@@ -43,10 +44,13 @@ type rigStore interface {
 	portrait.Queue
 }
 
-// stores are the stores the rig runs on.
+// stores are the stores the rig runs on; node runs the hub as a cluster
+// node does (its instances owned through leases, every write fenced, jobs
+// claimed).
 var stores = []struct {
 	name string
 	open func(tb testing.TB) (rigStore, portrait.Blobs)
+	node bool
 }{
 	{"sqlite", func(tb testing.TB) (rigStore, portrait.Blobs) {
 		dir := tb.TempDir()
@@ -59,17 +63,24 @@ var stores = []struct {
 			tb.Fatal(err)
 		}
 		return db, blobs
-	}},
+	}, false},
 	{"postgres", func(tb testing.TB) (rigStore, portrait.Blobs) {
 		db, err := postgres.Open(context.Background(), pgtest.DB(tb))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		return db, db.Blobs()
-	}},
+	}, false},
+	{"postgres-node", func(tb testing.TB) (rigStore, portrait.Blobs) {
+		db, err := postgres.Open(context.Background(), pgtest.DB(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return db, db.Blobs()
+	}, true},
 }
 
-func newRig(tb testing.TB, n int, record bool, open func(testing.TB) (rigStore, portrait.Blobs)) *rig {
+func newRig(tb testing.TB, n int, record, node bool, open func(testing.TB) (rigStore, portrait.Blobs)) *rig {
 	tb.Helper()
 	ctx := context.Background()
 	db, blobs := open(tb)
@@ -84,12 +95,25 @@ func newRig(tb testing.TB, n int, record bool, open func(testing.TB) (rigStore, 
 		r.delivered.Add(1)
 	}))
 	sb := sandbox.New(db, nil, sandbox.Options{})
-	reg := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Logger: log})
-	hub := notify.New(db, avatars, reg, notify.Options{
+	var nd *cluster.Node
+	regOpts := instance.Options{Logger: log}
+	hubOpts := notify.Options{
 		Debounce: 50 * time.Millisecond, DebounceMax: time.Second, Retention: time.Hour,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Timeout: 5 * time.Second,
 		Concurrency: 256, AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-	}, log, notify.Metrics{})
+	}
+	if node {
+		acting := func(ctx context.Context, id portrait.InstanceID) (context.Context, bool) { return nd.Acting(ctx, id) }
+		regOpts.Acting, hubOpts.Acting = acting, acting
+		hubOpts.Jobs = func(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error) {
+			return db.(portrait.JobClaims).ClaimJobs(ctx, nd.ID(), now, limit, nd.LeaseTTL())
+		}
+	}
+	reg := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, regOpts)
+	if node {
+		nd = cluster.New(db.(portrait.Leases), reg, cluster.Options{ID: "bench-node", Addr: "127.0.0.1:1", Secret: []byte("s"), Logger: log})
+	}
+	hub := notify.New(db, avatars, reg, hubOpts, log, notify.Metrics{})
 	for i := 0; i < n; i++ {
 		inst, _, err := instance.New(db, map[string]portrait.Engine{sb.Name(): sb}, instance.Options{Lazy: true}).Create(ctx, portrait.TypeWhatsApp, sandbox.Name)
 		if err != nil {
@@ -107,6 +131,12 @@ func newRig(tb testing.TB, n int, record bool, open func(testing.TB) (rigStore, 
 		tb.Fatal(err)
 	}
 	hctx, cancel := context.WithCancel(ctx)
+	if nd != nil {
+		if err := nd.Start(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		go nd.Run(hctx)
+	}
 	done := make(chan struct{})
 	go func() { hub.Run(hctx); close(done) }()
 	// The sessions report their first state as they open; let those
@@ -120,6 +150,9 @@ func newRig(tb testing.TB, n int, record bool, open func(testing.TB) (rigStore, 
 	r.stop = func() {
 		cancel()
 		<-done
+		if nd != nil {
+			nd.Stop(context.Background())
+		}
 		reg.Close()
 		recv.Close()
 		db.Close()
@@ -164,7 +197,8 @@ func (r *rig) produce(tb testing.TB, per int) time.Duration {
 
 // BenchmarkDelivery measures notifications per second from commit to a
 // local receiver answering 200, for 1 and for 100 instances, on SQLite and
-// on PostgreSQL (PORTRAIT_TEST_POSTGRES). Every notification is committed
+// on PostgreSQL (PORTRAIT_TEST_POSTGRES), there also as a cluster node
+// does it (leases, fenced writes). Every notification is committed
 // before its producer goes on.
 //
 //	go test -run '^$' -bench BenchmarkDelivery -benchtime 5x -count 5 ./notify
@@ -172,14 +206,14 @@ func BenchmarkDelivery(b *testing.B) {
 	for _, st := range stores {
 		for _, n := range []int{1, 100} {
 			b.Run(fmt.Sprintf("store=%s/instances=%d", st.name, n), func(b *testing.B) {
-				benchDelivery(b, n, st.open)
+				benchDelivery(b, n, st.node, st.open)
 			})
 		}
 	}
 }
 
-func benchDelivery(b *testing.B, n int, open func(testing.TB) (rigStore, portrait.Blobs)) {
-	r := newRig(b, n, false, open)
+func benchDelivery(b *testing.B, n int, node bool, open func(testing.TB) (rigStore, portrait.Blobs)) {
+	r := newRig(b, n, false, node, open)
 	defer r.stop()
 	per := 2000 / n
 	r.produce(b, per) // warm up: connections, caches
@@ -196,12 +230,12 @@ func benchDelivery(b *testing.B, n int, open func(testing.TB) (rigStore, portrai
 // instance's in the order it was committed.
 func TestDeliveryOrderAcrossManyInstances(t *testing.T) {
 	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) { testDeliveryOrder(t, st.open) })
+		t.Run(st.name, func(t *testing.T) { testDeliveryOrder(t, st.node, st.open) })
 	}
 }
 
-func testDeliveryOrder(t *testing.T, open func(testing.TB) (rigStore, portrait.Blobs)) {
-	r := newRig(t, 20, true, open)
+func testDeliveryOrder(t *testing.T, node bool, open func(testing.TB) (rigStore, portrait.Blobs)) {
+	r := newRig(t, 20, true, node, open)
 	defer r.stop()
 	r.produce(t, 30)
 	close(r.bodies)

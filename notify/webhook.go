@@ -130,8 +130,10 @@ func (h *Hub) send(ctx context.Context, id portrait.InstanceID) {
 		if len(delivered) == 0 {
 			return
 		}
-		actx, _ := h.opts.Acting(context.WithoutCancel(ctx), id)
-		if _, err := h.queue.DeleteMany(actx, id, delivered); err != nil {
+		// Not fenced: removing what this sender delivered is right even
+		// from a node that has just lost the instance (the next owner may
+		// deliver them again; none is lost).
+		if _, err := h.queue.DeleteMany(context.WithoutCancel(ctx), id, delivered); err != nil {
 			// Kept, to be deleted with the next batch; a restart before
 			// then delivers them again.
 			h.log.Warn("deleting delivered notifications failed; retrying with the next batch", "idInstance", int64(id), "err", err)
