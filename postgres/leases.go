@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,20 +136,17 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 	if err := checkTTL(ttl); err != nil {
 		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
 	}
-	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)
-		SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
-		FROM instances WHERE id = $1
-		ON CONFLICT (instance_id) DO UPDATE SET
-			node = excluded.node,
-			fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
-				THEN leases.fence ELSE excluded.fence END,
-			expires_at = excluded.expires_at
-		WHERE leases.node = excluded.node OR leases.expires_at <= now()
-		RETURNING `+leaseColumns, int64(id), node, micros(ttl))
-	if err != nil {
-		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+	var got []portrait.Lease
+	var err error
+	// One statement, run again when PostgreSQL broke a deadlock by
+	// aborting it (it can take part in one with a writer that locked the
+	// instance and waits for the lease, and a deletion of the instance).
+	for attempt := 1; ; attempt++ {
+		got, err = db.acquireOnce(ctx, id, node, ttl)
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			break
+		}
 	}
-	got, err := pgx.CollectRows(rows, scanLease)
 	if sqlState(err) == codeForeignKey {
 		// The instance was deleted between the select and the insert.
 		err = fmt.Errorf("instance %d: %w: %w", id, portrait.ErrNotFound, err)
@@ -173,6 +171,24 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 	return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
 }
 
+// acquireOnce runs Acquire's statement once.
+func (db *DB) acquireOnce(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)
+		SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
+		FROM instances WHERE id = $1
+		ON CONFLICT (instance_id) DO UPDATE SET
+			node = excluded.node,
+			fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
+				THEN leases.fence ELSE excluded.fence END,
+			expires_at = excluded.expires_at
+		WHERE leases.node = excluded.node OR leases.expires_at <= now()
+		RETURNING `+leaseColumns, int64(id), node, micros(ttl))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanLease)
+}
+
 // Renew extends every unexpired lease of node to ttl from now and returns
 // them, ordered by instance.
 func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]portrait.Lease, error) {
@@ -183,19 +199,44 @@ func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]port
 	if err := checkTTL(ttl); err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
-	rows, err := db.pool.Query(ctx, `WITH renewed AS (
+	// The rows are locked in instance order, as fenced writes share-lock
+	// them, so that a renewal and a write fenced by several leases cannot
+	// deadlock; a deadlock with anything else is broken by PostgreSQL and
+	// the statement run again.
+	for attempt := 1; ; attempt++ {
+		out, err := db.renewOnce(ctx, node, ttl)
+		if err == nil {
+			return out, nil
+		}
+		if attempt == maxAttempts || !retryable(err) {
+			return nil, fmt.Errorf("postgres: %s: %w", what, err)
+		}
+	}
+}
+
+// renewOnce runs Renew's statement once.
+func (db *DB) renewOnce(ctx context.Context, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	rows, err := db.pool.Query(ctx, `WITH mine AS (
+			SELECT instance_id FROM leases WHERE node = $1 AND expires_at > now()
+			ORDER BY instance_id FOR UPDATE
+		), renewed AS (
 			UPDATE leases SET expires_at = now() + $2 * interval '1 microsecond'
-			WHERE node = $1 AND expires_at > now()
-			RETURNING `+leaseColumns+`
+			FROM mine WHERE leases.instance_id = mine.instance_id AND leases.node = $1 AND leases.expires_at > now()
+			RETURNING `+qualified("leases", leaseColumns)+`
 		) SELECT `+leaseColumns+` FROM renewed ORDER BY instance_id`, node, micros(ttl))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, scanLease)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	return pgx.CollectRows(rows, scanLease)
+}
+
+// qualified prefixes each of the comma-separated columns with table.
+func qualified(table, columns string) string {
+	parts := strings.Split(columns, ", ")
+	for i, p := range parts {
+		parts[i] = table + "." + p
 	}
-	return out, nil
+	return strings.Join(parts, ", ")
 }
 
 // Release gives up node's lease of an instance if node still holds it
