@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +22,8 @@ import (
 // The headers of a node-to-node call. HeaderSecret proves the caller is a
 // node of the cluster; the others mean something only with it.
 const (
-	// HeaderSecret carries a proof of the cluster secret.
+	// HeaderSecret carries the call's time and its MAC under the cluster
+	// secret (see Trusted).
 	HeaderSecret = "X-Portrait-Cluster"
 	// HeaderForwardedBy names the node that forwarded the request.
 	HeaderForwardedBy = "X-Portrait-Forwarded-By"
@@ -58,7 +61,7 @@ func MarkNotOwner(h http.Header) { h.Set(headerNotOwner, "1") }
 type forwarder struct {
 	n      *Node
 	client *http.Client
-	proof  string // hex HMAC of the secret: sent instead of the secret
+	key    []byte // derived from the cluster secret, for the calls' MACs
 }
 
 func newForwarder(n *Node) *forwarder {
@@ -70,18 +73,65 @@ func newForwarder(n *Node) *forwarder {
 	// A node that was paused keeps its connections open but answers
 	// nothing: a forwarded call gives up on it after this long.
 	tr.ResponseHeaderTimeout = n.opts.ForwardTimeout
-	return &forwarder{n: n, client: &http.Client{Transport: tr}, proof: hex.EncodeToString(mac.Sum(nil))}
+	return &forwarder{n: n, client: &http.Client{Transport: tr}, key: mac.Sum(nil)}
 }
 
-// Trusted reports whether r was forwarded by a node of this cluster (its
-// proof of the secret checked in constant time), and if so whether that
-// node authenticated it as the admin's.
+// callWindow is how far a node-to-node call's time may be from the
+// receiver's clock: a recorded call can be replayed, unchanged, only this
+// long.
+const callWindow = 30 * time.Second
+
+// sign returns HeaderSecret's value for a call: its time and a MAC, under
+// the cluster's key, of the method, the path and query, the time, the
+// forwarding node, the admin flag and the body.
+func (f *forwarder) sign(method, uri string, at time.Time, by string, admin bool, body []byte) string {
+	ts := strconv.FormatInt(at.Unix(), 10)
+	return ts + "." + hex.EncodeToString(f.mac(method, uri, ts, by, admin, body))
+}
+
+func (f *forwarder) mac(method, uri, ts, by string, admin bool, body []byte) []byte {
+	sum := sha256.Sum256(body)
+	m := hmac.New(sha256.New, f.key)
+	for _, part := range []string{method, uri, ts, by, strconv.FormatBool(admin), hex.EncodeToString(sum[:])} {
+		m.Write([]byte(part))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+// Trusted reports whether r was forwarded by a node of this cluster — its
+// MAC under the cluster's key checked in constant time, over the request
+// as it came (method, path and query, body, admin flag) and a time within
+// 30 s of this node's clock — and if so whether that node authenticated it
+// as the admin's. It reads the body (up to MaxBody) and puts it back.
 func (n *Node) Trusted(r *http.Request) (forwarded, admin bool) {
 	got := r.Header.Get(HeaderSecret)
-	if got == "" || !hmac.Equal([]byte(got), []byte(n.fwd.proof)) {
+	ts, sig, ok := strings.Cut(got, ".")
+	if !ok {
 		return false, false
 	}
-	return true, r.Header.Get(HeaderAdmin) == "1"
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false, false
+	}
+	if d := time.Since(time.Unix(sec, 0)); d > callWindow || d < -callWindow {
+		return false, false
+	}
+	want, err := hex.DecodeString(sig)
+	if err != nil {
+		return false, false
+	}
+	body, err := readBody(r, n.opts.MaxBody)
+	if err != nil {
+		return false, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	admin = r.Header.Get(HeaderAdmin) == "1"
+	mac := n.fwd.mac(r.Method, r.URL.RequestURI(), ts, r.Header.Get(HeaderForwardedBy), admin, body)
+	if !hmac.Equal(mac, want) {
+		return false, false
+	}
+	return true, admin
 }
 
 // Forward serves r by the node that owns id and returns true, unless this
@@ -266,8 +316,9 @@ func (f *forwarder) send(r *http.Request, addr string, body []byte, admin bool) 
 		req.Header.Del(h)
 	}
 	req.Host = r.Host
-	req.Header.Set(HeaderSecret, f.proof)
+	req.Header.Set(HeaderSecret, f.sign(r.Method, u.RequestURI(), time.Now(), f.n.opts.ID, admin, body))
 	req.Header.Set(HeaderForwardedBy, f.n.opts.ID)
+	req.Header.Del(HeaderAdmin)
 	if admin {
 		req.Header.Set(HeaderAdmin, "1")
 	}
@@ -318,7 +369,7 @@ func (n *Node) Gather(r *http.Request, path string) [][]byte {
 			if err != nil {
 				return
 			}
-			req.Header.Set(HeaderSecret, n.fwd.proof)
+			req.Header.Set(HeaderSecret, n.fwd.sign(http.MethodGet, req.URL.RequestURI(), time.Now(), n.opts.ID, true, nil))
 			req.Header.Set(HeaderForwardedBy, n.opts.ID)
 			req.Header.Set(HeaderAdmin, "1")
 			if rid := r.Header.Get("X-Request-Id"); rid != "" {

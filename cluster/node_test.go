@@ -213,9 +213,23 @@ func TestForwardRefusals(t *testing.T) {
 	if fwd, _ := other.Trusted(forged); fwd {
 		t.Error("a forged proof is trusted")
 	}
-	proper := req(HeaderSecret, owner.fwd.proof, HeaderForwardedBy, "node-1", HeaderAdmin, "1")
+	const path = "/waInstance1101000000/getStateInstance/x"
+	proper := req(HeaderSecret, owner.fwd.sign("GET", path, time.Now(), "node-1", true, nil), HeaderForwardedBy, "node-1", HeaderAdmin, "1")
 	if fwd, admin := other.Trusted(proper); !fwd || !admin {
 		t.Errorf("Trusted(a proper forwarded admin call) = %v, %v", fwd, admin)
+	}
+	// The MAC binds the call: another time, path, admin flag or body is
+	// not trusted.
+	for name, r := range map[string]*http.Request{
+		"too old":        req(HeaderSecret, owner.fwd.sign("GET", path, time.Now().Add(-time.Minute), "node-1", true, nil), HeaderForwardedBy, "node-1", HeaderAdmin, "1"),
+		"another path":   req(HeaderSecret, owner.fwd.sign("GET", "/admin/instances", time.Now(), "node-1", true, nil), HeaderForwardedBy, "node-1", HeaderAdmin, "1"),
+		"admin added":    req(HeaderSecret, owner.fwd.sign("GET", path, time.Now(), "node-1", false, nil), HeaderForwardedBy, "node-1", HeaderAdmin, "1"),
+		"another body":   req(HeaderSecret, owner.fwd.sign("GET", path, time.Now(), "node-1", true, []byte("{}")), HeaderForwardedBy, "node-1", HeaderAdmin, "1"),
+		"another sender": req(HeaderSecret, owner.fwd.sign("GET", path, time.Now(), "node-1", true, nil), HeaderForwardedBy, "node-3", HeaderAdmin, "1"),
+	} {
+		if fwd, _ := other.Trusted(r); fwd {
+			t.Errorf("%s: trusted", name)
+		}
 	}
 	if _, err := other.Forward(httptest.NewRecorder(), proper, ids[0], false); !errors.Is(err, ErrMisdirected) {
 		t.Errorf("a forwarded call at a node that does not own the instance: %v", err)
