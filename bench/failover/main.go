@@ -93,12 +93,9 @@ func run(ctx context.Context, dsn string, n, kills int, out io.Writer) (err erro
 		args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", nd.dir, "--database", dsn,
 			"--admin-token", adminToken, "--whatsapp-version", "2.3000.1000000000", "--rate-limits", "*=0",
 			"--sandbox-latency", "0", "--sandbox-start-delay", "0", "--log-level", "warn"}
-		p, url, err := benchproc.Start(ctx, "portrait-"+nd.name, tmp, bin, nil, args...)
-		nd.proc, nd.url = p, url
-		if err != nil {
-			return err
-		}
-		return benchproc.WaitHealthy(ctx, p, url+"/healthz")
+		var err error
+		nd.proc, nd.url, err = benchproc.StartHealthy(ctx, "portrait-"+nd.name, tmp, bin, nil, args...)
+		return err
 	}
 	for _, nd := range nodes {
 		if nd.dir, err = filepath.Abs(filepath.Join(tmp, "node-"+nd.name)); err != nil {

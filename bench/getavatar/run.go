@@ -184,16 +184,13 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		}
 		args := slices.Clone(serveArgs)
 		args[slices.Index(args, "--data-dir")+1] = filepath.Join(tmp, "data-2")
-		second, secondBase, err = benchproc.Start(ctx, "portrait-2", tmp, portraitBin, nil, args...)
+		second, secondBase, err = benchproc.StartHealthy(ctx, "portrait-2", tmp, portraitBin, nil, args...)
 		defer func() {
 			if serr := second.Stop(30 * time.Second); serr != nil && err == nil {
 				err = serr
 			}
 		}()
 		if err != nil {
-			return nil, err
-		}
-		if err := benchproc.WaitHealthy(ctx, second, secondBase+"/healthz"); err != nil {
 			return nil, err
 		}
 		all := len(creds)
@@ -241,16 +238,13 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		i := slices.Index(args, "--database")
 		args = slices.Delete(args, i, i+2)
 		args[slices.Index(args, "--data-dir")+1] = filepath.Join(tmp, "data-sqlite")
-		bare, bareBase, err = benchproc.Start(ctx, "portrait-sqlite", tmp, portraitBin, nil, args...)
+		bare, bareBase, err = benchproc.StartHealthy(ctx, "portrait-sqlite", tmp, portraitBin, nil, args...)
 		defer func() {
 			if serr := bare.Stop(30 * time.Second); serr != nil && err == nil {
 				err = serr
 			}
 		}()
 		if err != nil {
-			return nil, err
-		}
-		if err := benchproc.WaitHealthy(ctx, bare, bareBase+"/healthz"); err != nil {
 			return nil, err
 		}
 		peerCreds, err := createInstances(ctx, client, bareBase, len(creds), o.CreateConc)

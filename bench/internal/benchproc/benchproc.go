@@ -189,3 +189,13 @@ func WaitHealthy(ctx context.Context, c *Child, url string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// StartHealthy is Start, then WaitHealthy on the URL's /healthz. The
+// child is returned also on error, to be stopped.
+func StartHealthy(ctx context.Context, name, dir, bin string, env []string, args ...string) (*Child, string, error) {
+	c, url, err := Start(ctx, name, dir, bin, env, args...)
+	if err == nil {
+		err = WaitHealthy(ctx, c, url+"/healthz")
+	}
+	return c, url, err
+}
