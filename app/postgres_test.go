@@ -6,14 +6,17 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/adminauth"
 	"github.com/portrait-dev/portrait/app"
 	"github.com/portrait-dev/portrait/internal/pgtest"
 	"github.com/portrait-dev/portrait/internal/servertest"
+	"github.com/portrait-dev/portrait/postgres"
 )
 
 // TestServeOnPostgres: with --database postgres://… the whole server runs
@@ -75,13 +78,26 @@ func TestServeOnPostgres(t *testing.T) {
 
 	// A second server on the same database joins it as a node: it
 	// answers for every instance, forwarding to the node that owns it.
-	joined := startIn(t, t.TempDir(), append(append([]string{}, fastArgs...), "--database", dsn)...)
+	joined := startIn(t, t.TempDir(), append(append([]string{}, fastArgs...), "--database", dsn, "--node-id", "second node")...)
 	eventually(t, func() error {
 		got, err := newClient(joined.URL, first.WhatsApp.ID, first.WhatsApp.Token).GetAvatar(ctx, "11001230001@c.us")
 		// The owner words the link with its --public-url (a cluster gives
 		// every node the same); the picture's path is the same.
 		if err == nil && avatarPath(got.URLAvatar) != avatarPath(av.URLAvatar) {
 			err = fmt.Errorf("through the second node: %+v; want the picture path of %s", got, av.URLAvatar)
+		}
+		return err
+	})
+	// It takes its share under the name it was given.
+	pg, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	eventually(t, func() error {
+		ls, err := pg.Leases(ctx)
+		if err == nil && !slices.ContainsFunc(ls, func(l portrait.Lease) bool { return l.Node == "second node" }) {
+			err = fmt.Errorf("no lease of node %q in %+v", "second node", ls)
 		}
 		return err
 	})

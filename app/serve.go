@@ -76,7 +76,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	var announce *announcer
 	var changed func(portrait.InstanceID, string)
 	if pg, ok := d.db.(*postgres.DB); ok {
-		announce = newAnnouncer(pg, nodeID(cfg.DataDir), log)
+		announce = newAnnouncer(pg, nodeID(cfg), log)
 		changed = announce.Changed
 		go announce.Run(bg)
 	}
@@ -122,7 +122,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	reg := instance.New(store, engines, regOpts)
 	if isPostgres(cfg.Database) {
 		nd = cluster.New(d.db, reg, cluster.Options{
-			ID:       nodeID(cfg.DataDir),
+			ID:       nodeID(cfg),
 			Addr:     nodeAddr(cfg.NodeAddr, ln.Addr().String()),
 			LeaseTTL: cfg.LeaseTTL,
 			Secret:   secret, // the URL key, which the nodes share through the database
@@ -447,13 +447,16 @@ func clusterOrNil(nd *cluster.Node) greenapi.Cluster {
 	return nd
 }
 
-// nodeID names this server in its cluster: its host and data directory,
-// so that the same server restarted takes its place.
-func nodeID(dataDir string) string {
+// nodeID names this server in its cluster: --node-id, else its host and
+// data directory, so that the same server restarted takes its place.
+func nodeID(cfg config.Config) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
 	host, _ := os.Hostname()
-	dir, err := filepath.Abs(dataDir)
+	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		dir = dataDir
+		dir = cfg.DataDir
 	}
 	return strings.TrimSpace(host) + ":" + dir
 }

@@ -25,6 +25,7 @@ type Config struct {
 	DataDir         string
 	Database        string
 	NodeAddr        string
+	NodeID          string
 	LeaseTTL        time.Duration
 	PublicURL       string
 	PublicURLGiven  bool // PublicURL was set by flag or environment, not derived from Listen
@@ -123,6 +124,13 @@ func Settings() []Setting {
 				return fmt.Errorf("not host:port: %w", err)
 			}
 			c.NodeAddr = v
+			return nil
+		}},
+		{"node-id", "PORTRAIT_NODE_ID", "host:data-dir", "cluster mode: the name of this node, unique in the cluster and the same across its restarts (a restarted node takes its place at once); by default the machine's host name and the absolute data directory", func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" || len(v) > 200 {
+				return errors.New("must be 1 to 200 characters")
+			}
+			c.NodeID = v
 			return nil
 		}},
 		{"lease-ttl", "PORTRAIT_LEASE_TTL", "10s", "cluster mode: how long a node's ownership of an instance lasts unless renewed (a node renews ten times per period); the instances of a node that died are served elsewhere within about this long; every node of a cluster should have the same", positiveDur(func(c *Config) *time.Duration { return &c.LeaseTTL })},
@@ -430,7 +438,7 @@ func orNone(s string) string {
 
 // describedDefault names the settings whose Default is a description for
 // people (the value is worked out elsewhere), not a value to apply.
-var describedDefault = map[string]bool{"public-url": true, "node-addr": true, "max-decoders": true, "rate-limits": true, "admin-token": true}
+var describedDefault = map[string]bool{"public-url": true, "node-addr": true, "node-id": true, "max-decoders": true, "rate-limits": true, "admin-token": true}
 
 // DefaultPublicURL is the public URL used when none is configured: the
 // address the server listens on, with a wildcard host turned into
