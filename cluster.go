@@ -82,6 +82,11 @@ type Leases interface {
 	// ErrLeaseHeld when another node holds the lease, and with one wrapping
 	// ErrNotFound when the instance does not exist.
 	Acquire(ctx context.Context, id InstanceID, node string, ttl time.Duration) (Lease, error)
+	// AcquireMany takes, in one transaction, the leases of ids that
+	// Acquire would take, and returns them, ordered by instance; ids held
+	// by another node, or missing, are left out. A node taking many
+	// instances at once (at start) takes them this way.
+	AcquireMany(ctx context.Context, ids []InstanceID, node string, ttl time.Duration) ([]Lease, error)
 	// Renew extends every unexpired lease of node to ttl from now, and
 	// returns them, ordered by instance. A lease node held that is not
 	// returned is lost: node must stop acting for that instance.

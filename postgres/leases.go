@@ -171,6 +171,55 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 	return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
 }
 
+// AcquireMany takes, in one statement, the leases of ids that Acquire
+// would take, and returns them, ordered by instance; the others (held by
+// another node, or missing) are left out. Rows are taken in instance
+// order, so that concurrent calls cannot deadlock; a deadlock with
+// anything else is broken by PostgreSQL and the statement run again.
+func (db *DB) AcquireMany(ctx context.Context, ids []portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	what := fmt.Sprintf("acquire %d leases for node %s", len(ids), node)
+	if err := checkCtx(ctx, what); err != nil {
+		return nil, err
+	}
+	if err := checkTTL(ttl); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	raw := make([]int64, len(ids))
+	for i, id := range ids {
+		raw[i] = int64(id)
+	}
+	for attempt := 1; ; attempt++ {
+		rows, err := db.pool.Query(ctx, `WITH taken AS (
+				INSERT INTO leases (instance_id, node, fence, expires_at)
+				SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
+				FROM instances WHERE id = ANY($1) ORDER BY id
+				ON CONFLICT (instance_id) DO UPDATE SET
+					node = excluded.node,
+					fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
+						THEN leases.fence ELSE excluded.fence END,
+					expires_at = excluded.expires_at
+				WHERE leases.node = excluded.node OR leases.expires_at <= now()
+				RETURNING `+leaseColumns+`
+			) SELECT `+leaseColumns+` FROM taken ORDER BY instance_id`, raw, node, micros(ttl))
+		var out []portrait.Lease
+		if err == nil {
+			out, err = pgx.CollectRows(rows, scanLease)
+		}
+		if err == nil {
+			if out == nil {
+				out = []portrait.Lease{}
+			}
+			return out, nil
+		}
+		if sqlState(err) == codeForeignKey && attempt < maxAttempts {
+			continue // an instance deleted meanwhile: the next attempt leaves it out
+		}
+		if attempt == maxAttempts || !retryable(err) {
+			return nil, fmt.Errorf("postgres: %s: %w", what, err)
+		}
+	}
+}
+
 // acquireOnce runs Acquire's statement once.
 func (db *DB) acquireOnce(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
 	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)

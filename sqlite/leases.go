@@ -137,46 +137,88 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 		if err != nil {
 			return err
 		}
-		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM instances WHERE id = ?`, int64(id)).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("instance %d: %w", id, portrait.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		var (
-			holder  string
-			fence   int64
-			expires int64
-		)
-		err = tx.QueryRowContext(ctx, `SELECT node, fence, expires_at FROM leases WHERE instance_id = ?`, int64(id)).
-			Scan(&holder, &fence, &expires)
-		held := err == nil && expires > t
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case held && holder != node:
-			return fmt.Errorf("%w: node %s until %v", portrait.ErrLeaseHeld, holder, fromMicros(expires))
-		}
-		if !held {
-			// A new owner, or the same one after its lease lapsed.
-			if err := tx.QueryRowContext(ctx, `UPDATE lease_fences SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&fence); err != nil {
-				return err
-			}
-		}
-		expires = t + ttl.Microseconds()
-		_, err = tx.ExecContext(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (instance_id) DO UPDATE SET node = excluded.node, fence = excluded.fence, expires_at = excluded.expires_at`,
-			int64(id), node, fence, expires)
-		l = portrait.Lease{Instance: id, Node: node, Fence: fence, Expires: fromMicros(expires)}
+		l, err = acquireIn(ctx, tx, t, id, node, ttl)
 		return err
 	})
 	if err != nil {
 		return portrait.Lease{}, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return l, nil
+}
+
+// AcquireMany takes, in one transaction, the leases of ids that Acquire
+// would take, and returns them, ordered by instance; the others are left
+// out.
+func (db *DB) AcquireMany(ctx context.Context, ids []portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	what := fmt.Sprintf("acquire %d leases for node %s", len(ids), node)
+	if err := checkTTL(ttl); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
+	var out []portrait.Lease
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		t, err := nowMicros(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, id := range sorted {
+			l, err := acquireIn(ctx, tx, t, id, node, ttl)
+			switch {
+			case err == nil:
+				out = append(out, l)
+			case errors.Is(err, portrait.ErrLeaseHeld), errors.Is(err, portrait.ErrNotFound):
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// acquireIn is Acquire in transaction tx at time t (microseconds).
+func acquireIn(ctx context.Context, tx *sql.Tx, t int64, id portrait.InstanceID, node string, ttl time.Duration) (portrait.Lease, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM instances WHERE id = ?`, int64(id)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return portrait.Lease{}, fmt.Errorf("instance %d: %w", id, portrait.ErrNotFound)
+	}
+	if err != nil {
+		return portrait.Lease{}, err
+	}
+	var (
+		holder  string
+		fence   int64
+		expires int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT node, fence, expires_at FROM leases WHERE instance_id = ?`, int64(id)).
+		Scan(&holder, &fence, &expires)
+	held := err == nil && expires > t
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return portrait.Lease{}, err
+	case held && holder != node:
+		return portrait.Lease{}, fmt.Errorf("%w: node %s until %v", portrait.ErrLeaseHeld, holder, fromMicros(expires))
+	}
+	if !held {
+		// A new owner, or the same one after its lease lapsed.
+		if err := tx.QueryRowContext(ctx, `UPDATE lease_fences SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&fence); err != nil {
+			return portrait.Lease{}, err
+		}
+	}
+	expires = t + ttl.Microseconds()
+	_, err = tx.ExecContext(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (instance_id) DO UPDATE SET node = excluded.node, fence = excluded.fence, expires_at = excluded.expires_at`,
+		int64(id), node, fence, expires)
+	if err != nil {
+		return portrait.Lease{}, err
+	}
+	return portrait.Lease{Instance: id, Node: node, Fence: fence, Expires: fromMicros(expires)}, nil
 }
 
 // Renew extends every unexpired lease of node to ttl from now and returns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,7 @@ func RunLeases(t *testing.T, open func(t *testing.T) LeaseStore) {
 		{"InstanceDeleted", testLeaseInstanceDeleted},
 		{"Nodes", testLeaseNodes},
 		{"RemoveNode", testLeaseRemoveNode},
+		{"AcquireMany", testLeaseAcquireMany},
 		{"InvalidDurations", testLeaseInvalid},
 		{"ContextCanceled", testLeaseContextCanceled},
 	})
@@ -489,5 +491,46 @@ func testLeaseContextCanceled(t *testing.T, s LeaseStore) {
 	ns, err := s.Nodes(t.Context(), time.Hour)
 	if err != nil || len(ns) != 1 || ns[0].ID != "node-1" {
 		t.Errorf("Nodes after canceled calls = %+v, %v; want node-1 alone", ns, err)
+	}
+}
+
+// testLeaseAcquireMany: AcquireMany takes what Acquire would, in one call,
+// and leaves out the leases another node holds and missing instances.
+func testLeaseAcquireMany(t *testing.T, s LeaseStore) {
+	ctx := t.Context()
+	ids := createN(t, s, 4)
+	mine := acquire(t, s, ids[0], "node-1", time.Hour)
+	acquire(t, s, ids[1], "node-2", time.Hour)
+	short := acquire(t, s, ids[2], "node-2", 100*time.Millisecond)
+	waitExpired(t, s, short)
+	got, err := s.AcquireMany(ctx, []portrait.InstanceID{ids[3], ids[2], ids[1], ids[0], 1109999999}, "node-1", time.Hour)
+	if err != nil {
+		t.Fatalf("AcquireMany: %v", err)
+	}
+	var taken []portrait.InstanceID
+	for _, l := range got {
+		taken = append(taken, l.Instance)
+		if l.Node != "node-1" {
+			t.Errorf("lease %+v is not node-1's", l)
+		}
+		switch l.Instance {
+		case ids[0]:
+			if l.Fence != mine.Fence {
+				t.Errorf("node-1's own unexpired lease got fence %d, want it kept (%d)", l.Fence, mine.Fence)
+			}
+		case ids[2]:
+			if l.Fence <= short.Fence {
+				t.Errorf("a lease taken over after it expired got fence %d, want more than %d", l.Fence, short.Fence)
+			}
+		}
+	}
+	if want := []portrait.InstanceID{ids[0], ids[2], ids[3]}; !slices.Equal(taken, want) {
+		t.Errorf("AcquireMany took %v, want %v in order (not node-2's unexpired lease, not a missing instance)", taken, want)
+	}
+	if got, err := s.AcquireMany(ctx, nil, "node-1", time.Hour); err != nil || len(got) != 0 {
+		t.Errorf("AcquireMany of nothing: %v, %v", got, err)
+	}
+	if _, err := s.AcquireMany(ctx, ids, "node-1", 0); err == nil {
+		t.Error("AcquireMany with a duration of 0: no error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -529,6 +530,24 @@ func (m *memStore) RemoveNode(ctx context.Context, id string) error {
 	maps.DeleteFunc(m.leases, func(_ portrait.InstanceID, l portrait.Lease) bool { return l.Node == id })
 	maps.DeleteFunc(m.claims, func(_ int64, c memClaim) bool { return c.node == id })
 	return nil
+}
+
+func (m *memStore) AcquireMany(ctx context.Context, ids []portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("lease duration %v", ttl)
+	}
+	out := []portrait.Lease{}
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		l, err := m.Acquire(ctx, id, node, ttl)
+		switch {
+		case err == nil:
+			out = append(out, l)
+		case errors.Is(err, portrait.ErrLeaseHeld), errors.Is(err, portrait.ErrNotFound):
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (m *memStore) Acquire(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) (portrait.Lease, error) {
