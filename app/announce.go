@@ -29,7 +29,7 @@ func newAnnouncer(db *postgres.DB, node string, log *slog.Logger) *announcer {
 }
 
 // Changed queues the change of the answer for chat of id ("" for every
-// chat).
+// chat; id 0 for every instance).
 func (a *announcer) Changed(id portrait.InstanceID, chat string) {
 	a.mu.Lock()
 	a.pending = append(a.pending, postgres.CacheChange{Instance: id, Chat: chat})

@@ -40,7 +40,11 @@ func follow(ctx context.Context, db database, reg *instance.Registry, hub *notif
 		case postgres.EventQueue, postgres.EventJob:
 			hub.Wake(ev.Instance)
 		case postgres.EventCache:
-			if nd != nil && ev.Node != nd.ID() {
+			switch {
+			case nd == nil || ev.Node == nd.ID():
+			case ev.Instance == 0: // every instance (another node took many)
+				forgetLearned(ctx, reg, avatars, nd)
+			default:
 				avatars.Forget(ev.Instance, ev.Chat)
 			}
 		case postgres.EventResync:

@@ -114,6 +114,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	var hubJobs func(context.Context, time.Time, int) ([]portrait.Job, error)
 	if isPostgres(cfg.Database) {
 		regOpts.Acting = func(ctx context.Context, id portrait.InstanceID) (context.Context, bool) { return nd.Acting(ctx, id) }
+		regOpts.Created = func(ctx context.Context, id portrait.InstanceID) { nd.Take(ctx, id) }
 		hubActing = regOpts.Acting
 		hubJobs = func(ctx context.Context, now time.Time, limit int) ([]portrait.Job, error) {
 			return d.db.ClaimJobs(ctx, nd.ID(), now, limit, nd.LeaseTTL())
@@ -132,6 +133,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 				// what the others learned from their last owner, may be
 				// out of date.
 				avatars.InvalidateInstances(ids)
+				if len(ids) > bulkGain {
+					announce.Changed(0, "") // every instance: one message, not thousands
+					return
+				}
 				for id := range ids {
 					announce.Changed(id, "")
 				}
@@ -173,7 +178,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	// Nodes starting at once on an empty database: one makes the first
 	// instances, the others then see them.
 	err = exclusive(ctx, d.db, "welcome", func(ctx context.Context) error {
-		if isPostgres(cfg.Database) {
+		if all, _ := reg.IDs(ctx); len(all) == 0 && isPostgres(cfg.Database) {
+			// Another node may have made them since this one read.
 			if err := reg.Reload(ctx); err != nil {
 				return err
 			}
@@ -389,7 +395,9 @@ type events struct {
 func (e *events) StateChanged(h portrait.Handle, state portrait.State) {
 	e.log.Info("instance state changed", "idInstance", int64(h.ID()), "stateInstance", state)
 	e.hub.StateChanged(h, state)
-	if e.changed != nil {
+	if e.changed != nil && state != portrait.StateAuthorized {
+		// Answers are learned from an authorized instance only: one that
+		// stops being so makes them stale.
 		e.changed(h.ID(), "")
 	}
 }
@@ -437,6 +445,11 @@ func (a sandboxAdmin) UpdateChat(ctx context.Context, id portrait.InstanceID, ch
 func (a sandboxAdmin) Scan(ctx context.Context, id portrait.InstanceID) error {
 	return a.e.Scan(ctx, id)
 }
+
+// bulkGain is how many instances a node takes at once (at its start, or
+// when another node died) past which it tells the others to forget what
+// they learned for every instance, rather than for each it took.
+const bulkGain = 100
 
 // clusterOrNil is nd as the HTTP layer's Cluster: nil (no interface
 // holding a nil pointer) on a server of its own.

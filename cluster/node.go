@@ -20,7 +20,6 @@ package cluster
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -144,6 +143,12 @@ func (n *Node) LeaseTTL() time.Duration { return n.opts.LeaseTTL }
 // Start registers the node and takes its share of the instances, opening
 // their sessions, before it returns; Run keeps it going.
 func (n *Node) Start(ctx context.Context) error {
+	// Leases and claims left under this node's id by its previous run
+	// (killed, or restarted within a lease) are given up first: taken
+	// again below, they get new fences.
+	if err := n.leases.RemoveNode(ctx, n.opts.ID); err != nil {
+		return fmt.Errorf("cluster: clearing node %s's previous run: %w", n.opts.ID, err)
+	}
 	if err := n.leases.Heartbeat(ctx, portrait.Node{ID: n.opts.ID, Addr: n.opts.Addr}); err != nil {
 		return fmt.Errorf("cluster: registering node %s: %w", n.opts.ID, err)
 	}
@@ -242,6 +247,37 @@ func (n *Node) round(ctx context.Context) error {
 		return fmt.Errorf("listing the instances: %w", err)
 	}
 	return n.balance(ctx, ids, view)
+}
+
+// Take takes a new instance at once when it falls to this node, instead
+// of at the next round, and opens its session: an instance created here is
+// served when its creation returns.
+func (n *Node) Take(ctx context.Context, id portrait.InstanceID) {
+	n.tickMu.Lock()
+	defer n.tickMu.Unlock()
+	n.mu.RLock()
+	nodes := make([]string, 0, len(n.addrs)+1)
+	for nd := range n.addrs {
+		nodes = append(nodes, nd)
+	}
+	stopping := n.stopping
+	n.mu.RUnlock()
+	if stopping {
+		return
+	}
+	if !slices.Contains(nodes, n.opts.ID) {
+		nodes = append(nodes, n.opts.ID)
+	}
+	slices.Sort(nodes)
+	if preferred(nodes, id) != n.opts.ID {
+		return // its node takes it at its next round
+	}
+	start := time.Now()
+	l, err := n.leases.Acquire(ctx, id, n.opts.ID, n.opts.LeaseTTL)
+	if err != nil {
+		return // taken at the next round, by whichever node it falls to
+	}
+	n.gain(ctx, []portrait.Lease{l}, start)
 }
 
 // validFor is how long after a renewal began a node acts under its
@@ -388,24 +424,20 @@ func (n *Node) balance(ctx context.Context, ids []portrait.InstanceID, v view) e
 	for _, id := range give {
 		n.handOver(ctx, id)
 	}
+	if len(take) == 0 {
+		return nil
+	}
 	start := time.Now()
-	var gained []portrait.Lease
-	var errs []error
-	for _, id := range take {
-		l, err := n.leases.Acquire(ctx, id, n.opts.ID, n.opts.LeaseTTL)
-		switch {
-		case err == nil:
-			gained = append(gained, l)
-		case errors.Is(err, portrait.ErrLeaseHeld), errors.Is(err, portrait.ErrNotFound):
-			// Another node was quicker, or the instance is gone.
-		default:
-			errs = append(errs, err)
-		}
+	// Leases another node was quicker to take, and instances deleted
+	// meanwhile, are left out.
+	gained, err := n.leases.AcquireMany(ctx, take, n.opts.ID, n.opts.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("taking %d instances: %w", len(take), err)
 	}
 	if len(gained) > 0 {
 		n.gain(ctx, gained, start)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // gain opens the sessions of the instances whose leases were just taken.

@@ -29,6 +29,9 @@ type Options struct {
 	// refuses the writes of a node that lost it). cluster.Node.Acting is
 	// one.
 	Acting func(ctx context.Context, id portrait.InstanceID) (context.Context, bool)
+	// Created, in cluster mode, is told of every instance Create made, so
+	// that the node can take it at once when it falls to it.
+	Created func(ctx context.Context, id portrait.InstanceID)
 	// Logger receives the registry's warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -346,6 +349,20 @@ func (r *Registry) Create(ctx context.Context, t portrait.InstanceType, engine s
 		}
 		return nil, "", fmt.Errorf("the %s engine does not serve %s instances (it serves %s)", engine, typeName(t), strings.Join(served, " and "))
 	}
+	l, token, err := r.createLocked(ctx, t, engine)
+	if err != nil {
+		return nil, "", err
+	}
+	if !r.opensAll() && r.opts.Created != nil {
+		r.opts.Created(ctx, l.id) // in cluster mode: its node may take it at once
+	}
+	return l, token, nil
+}
+
+// createLocked stores and inserts a new instance under changeMu and, when
+// the registry opens every session itself, opens it: an instance its
+// engine refuses to open is not kept.
+func (r *Registry) createLocked(ctx context.Context, t portrait.InstanceType, engine string) (*live, string, error) {
 	r.changeMu.Lock()
 	defer r.changeMu.Unlock()
 	inst, token, err := create(ctx, r.store, t, engine)
