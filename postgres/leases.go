@@ -193,13 +193,7 @@ func (db *DB) AcquireMany(ctx context.Context, ids []portrait.InstanceID, node s
 				INSERT INTO leases (instance_id, node, fence, expires_at)
 				SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
 				FROM instances WHERE id = ANY($1) ORDER BY id
-				ON CONFLICT (instance_id) DO UPDATE SET
-					node = excluded.node,
-					fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
-						THEN leases.fence ELSE excluded.fence END,
-					expires_at = excluded.expires_at
-				WHERE leases.node = excluded.node OR leases.expires_at <= now()
-				RETURNING `+leaseColumns+`
+				`+takeLease+`
 			) SELECT `+leaseColumns+` FROM taken ORDER BY instance_id`, raw, node, micros(ttl))
 		var out []portrait.Lease
 		if err == nil {
@@ -220,18 +214,24 @@ func (db *DB) AcquireMany(ctx context.Context, ids []portrait.InstanceID, node s
 	}
 }
 
+// takeLease ends the INSERT of a lease by Acquire and AcquireMany: a lease
+// held by the same node is extended (keeping its fence while unexpired),
+// an expired one is taken over with the new fence, and one another node
+// holds is left alone (no row returned).
+const takeLease = `ON CONFLICT (instance_id) DO UPDATE SET
+		node = excluded.node,
+		fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
+			THEN leases.fence ELSE excluded.fence END,
+		expires_at = excluded.expires_at
+	WHERE leases.node = excluded.node OR leases.expires_at <= now()
+	RETURNING ` + leaseColumns
+
 // acquireOnce runs Acquire's statement once.
 func (db *DB) acquireOnce(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
 	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)
 		SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
 		FROM instances WHERE id = $1
-		ON CONFLICT (instance_id) DO UPDATE SET
-			node = excluded.node,
-			fence = CASE WHEN leases.node = excluded.node AND leases.expires_at > now()
-				THEN leases.fence ELSE excluded.fence END,
-			expires_at = excluded.expires_at
-		WHERE leases.node = excluded.node OR leases.expires_at <= now()
-		RETURNING `+leaseColumns, int64(id), node, micros(ttl))
+		`+takeLease, int64(id), node, micros(ttl))
 	if err != nil {
 		return nil, err
 	}
