@@ -3,48 +3,20 @@ package maxbot
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/memkv"
 	"github.com/portrait-dev/portrait/maxbot/botfake"
 )
 
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
+// memKV is the engines' in-memory KV.
+type memKV = memkv.KV
 
-func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
-
-func kvKey(id portrait.InstanceID, key string) string { return fmt.Sprint(int64(id), "/", key) }
-
-func (k *memKV) Get(_ context.Context, id portrait.InstanceID, key string) ([]byte, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[kvKey(id, key)]
-	if !ok {
-		return nil, portrait.ErrNotFound
-	}
-	return append([]byte(nil), v...), nil
-}
-
-func (k *memKV) Put(_ context.Context, id portrait.InstanceID, key string, v []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[kvKey(id, key)] = append([]byte(nil), v...)
-	return nil
-}
-
-func (k *memKV) DeleteKey(_ context.Context, id portrait.InstanceID, key string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, kvKey(id, key))
-	return nil
-}
+func newMemKV() *memKV { return memkv.New() }
 
 type sink struct {
 	mu      sync.Mutex

@@ -2,52 +2,18 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/memkv"
 )
 
-// memKV is an in-memory portrait.KV.
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
+// memKV is the engines' in-memory KV.
+type memKV = memkv.KV
 
-func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
-
-func (kv *memKV) key(id portrait.InstanceID, k string) string { return fmt.Sprintf("%d/%s", id, k) }
-
-func (kv *memKV) Get(ctx context.Context, id portrait.InstanceID, k string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	v, ok := kv.m[kv.key(id, k)]
-	if !ok {
-		return nil, fmt.Errorf("memkv %d %s: %w", id, k, portrait.ErrNotFound)
-	}
-	return append([]byte(nil), v...), nil
-}
-
-func (kv *memKV) Put(ctx context.Context, id portrait.InstanceID, k string, v []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	kv.m[kv.key(id, k)] = append([]byte(nil), v...)
-	return nil
-}
-
-func (kv *memKV) size(id portrait.InstanceID, k string) int {
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	return len(kv.m[kv.key(id, k)])
-}
+func newMemKV() *memKV { return memkv.New() }
 
 // recSink records events and lets tests wait for them.
 type recSink struct {
@@ -166,13 +132,3 @@ func mustPicture(t *testing.T, seed string) []byte {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func (kv *memKV) DeleteKey(ctx context.Context, id portrait.InstanceID, k string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	delete(kv.m, kv.key(id, k))
-	return nil
-}

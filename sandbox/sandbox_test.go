@@ -440,7 +440,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("World contact = %+v", c)
 	}
 	// The world document holds no picture bytes.
-	if n := kv.size(waID, keyWorld); n > 8<<10 {
+	if n := len(kv.Value(waID, keyWorld)); n > 8<<10 {
 		t.Errorf("world document is %d bytes; pictures leaked into it?", n)
 	}
 	// The instance type is fixed by the stored world.
@@ -889,13 +889,11 @@ func TestDemoPicturesStoredOnce(t *testing.T) {
 	e := New(kv, nil, Options{})
 	s := open(t, e, portrait.TypeWhatsApp, nil)
 	total := 0
-	kv.mu.Lock()
-	for k, v := range kv.m {
+	kv.Each(func(k string, v []byte) {
 		if strings.Contains(k, keyPicture) {
 			total += len(v)
 		}
-	}
-	kv.mu.Unlock()
+	})
 	if total == 0 || total > 1000 {
 		t.Errorf("the demo world's pictures take %d bytes of the store; want a few references", total)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/memkv"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -283,36 +284,13 @@ func (w *wrappedIQ) Unwrap() error        { return w.iq }
 
 func wrapIQ(human, iq error) error { return &wrappedIQ{human, iq} }
 
-// memKV is an in-memory portrait.KV.
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
+// memKV is the engines' in-memory KV.
+type memKV = memkv.KV
 
-func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
+func newMemKV() *memKV { return memkv.New() }
 
-func (kv *memKV) Get(ctx context.Context, id portrait.InstanceID, key string) ([]byte, error) {
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	v, ok := kv.m[fmt.Sprint(id, "/", key)]
-	if !ok {
-		return nil, fmt.Errorf("memkv: %s: %w", key, portrait.ErrNotFound)
-	}
-	return slices.Clone(v), nil
-}
-
-func (kv *memKV) Put(ctx context.Context, id portrait.InstanceID, key string, value []byte) error {
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	kv.m[fmt.Sprint(id, "/", key)] = slices.Clone(value)
-	return nil
-}
-
-func (kv *memKV) device(id portrait.InstanceID) string {
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	return string(kv.m[fmt.Sprint(id, "/", keyDevice)])
-}
+// device is the device JID the KV holds for id; "" when none.
+func device(kv *memKV, id portrait.InstanceID) string { return string(kv.Value(id, keyDevice)) }
 
 // recSink records what a session reports.
 type recSink struct {
@@ -504,11 +482,4 @@ func waitStates(t *testing.T, sink *recSink, want ...portrait.State) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-func (kv *memKV) DeleteKey(ctx context.Context, id portrait.InstanceID, key string) error {
-	kv.mu.Lock()
-	defer kv.mu.Unlock()
-	delete(kv.m, fmt.Sprint(id, "/", key))
-	return nil
 }

@@ -82,7 +82,7 @@ func TestQRRotationAndSuccess(t *testing.T) {
 	if s.State() != portrait.StateAuthorized {
 		t.Fatalf("state after PairSuccess = %s", s.State())
 	}
-	if got := h.kv.device(testInstance); got != ownJID.String() {
+	if got := device(h.kv, testInstance); got != ownJID.String() {
 		t.Fatalf("KV device = %q, want %q", got, ownJID.String())
 	}
 	c.login()

@@ -184,7 +184,7 @@ func TestLoggedOutEvent(t *testing.T) {
 	s, c := h.authorized()
 	c.emit(&events.LoggedOut{OnConnect: false, Reason: events.ConnectFailureLoggedOut})
 	waitStates(t, h.sink, portrait.StateStarting, portrait.StateAuthorized, portrait.StateNotAuthorized)
-	waitFor(t, "the KV to forget the device", func() bool { return h.kv.device(testInstance) == "" })
+	waitFor(t, "the KV to forget the device", func() bool { return device(h.kv, testInstance) == "" })
 	waitFor(t, "the old client to be disposed of", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -208,7 +208,7 @@ func TestDeviceGoneFromStore(t *testing.T) {
 	// The KV names a device the store does not have (deleted by a logout).
 	s := h.open()
 	waitStates(t, h.sink, portrait.StateStarting, portrait.StateNotAuthorized)
-	waitFor(t, "the KV to forget the device", func() bool { return h.kv.device(testInstance) == "" })
+	waitFor(t, "the KV to forget the device", func() bool { return device(h.kv, testInstance) == "" })
 	if s.State() != portrait.StateNotAuthorized {
 		t.Fatalf("state %s", s.State())
 	}
@@ -331,7 +331,7 @@ func TestLogout(t *testing.T) {
 	if logouts != 1 || deleted != 1 {
 		t.Fatalf("Logout: %d logout requests, %d deletions; want 1, 1", logouts, deleted)
 	}
-	if h.kv.device(testInstance) != "" {
+	if device(h.kv, testInstance) != "" {
 		t.Fatal("the KV still names the device")
 	}
 	waitStates(t, h.sink, portrait.StateStarting, portrait.StateAuthorized, portrait.StateNotAuthorized)
@@ -353,7 +353,7 @@ func TestLogoutWhenWhatsAppDoesNotConfirm(t *testing.T) {
 	if deleted != 1 {
 		t.Fatalf("the device was deleted %d times, want 1 (locally)", deleted)
 	}
-	if s.State() != portrait.StateNotAuthorized || h.kv.device(testInstance) != "" {
+	if s.State() != portrait.StateNotAuthorized || device(h.kv, testInstance) != "" {
 		t.Fatal("logout did not unlink locally")
 	}
 }
@@ -373,8 +373,8 @@ func TestLogoutWhileStarting(t *testing.T) {
 	c.mu.Lock()
 	deleted := c.deleted
 	c.mu.Unlock()
-	if deleted != 1 || h.kv.device(testInstance) != "" || s.State() != portrait.StateNotAuthorized {
-		t.Fatalf("deleted %d, kv %q, state %s", deleted, h.kv.device(testInstance), s.State())
+	if deleted != 1 || device(h.kv, testInstance) != "" || s.State() != portrait.StateNotAuthorized {
+		t.Fatalf("deleted %d, kv %q, state %s", deleted, device(h.kv, testInstance), s.State())
 	}
 }
 

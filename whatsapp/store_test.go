@@ -168,7 +168,7 @@ func TestOpenOnRealStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the stale device to be forgotten", func() bool {
-		return kv.device(staleID) == "" && stale.State() == portrait.StateNotAuthorized
+		return device(kv, staleID) == "" && stale.State() == portrait.StateNotAuthorized
 	})
 	if _, err := e.Open(ctx, portrait.Instance{ID: 3100000001, Type: portrait.TypeMAX}, sink); err == nil {
 		t.Fatal("a MAX instance opened")
