@@ -89,6 +89,17 @@ func (f *forwarder) sign(method, uri string, at time.Time, by string, admin bool
 	return ts + "." + hex.EncodeToString(f.mac(method, uri, ts, by, admin, body))
 }
 
+// authorize sets the headers of a node-to-node call: its MAC, this node's
+// id, and the admin flag.
+func (f *forwarder) authorize(req *http.Request, admin bool, body []byte) {
+	req.Header.Set(HeaderSecret, f.sign(req.Method, req.URL.RequestURI(), time.Now(), f.n.opts.ID, admin, body))
+	req.Header.Set(HeaderForwardedBy, f.n.opts.ID)
+	req.Header.Del(HeaderAdmin)
+	if admin {
+		req.Header.Set(HeaderAdmin, "1")
+	}
+}
+
 func (f *forwarder) mac(method, uri, ts, by string, admin bool, body []byte) []byte {
 	sum := sha256.Sum256(body)
 	m := hmac.New(sha256.New, f.key)
@@ -316,12 +327,7 @@ func (f *forwarder) send(r *http.Request, addr string, body []byte, admin bool) 
 		req.Header.Del(h)
 	}
 	req.Host = r.Host
-	req.Header.Set(HeaderSecret, f.sign(r.Method, u.RequestURI(), time.Now(), f.n.opts.ID, admin, body))
-	req.Header.Set(HeaderForwardedBy, f.n.opts.ID)
-	req.Header.Del(HeaderAdmin)
-	if admin {
-		req.Header.Set(HeaderAdmin, "1")
-	}
+	f.authorize(req, admin, body)
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		req.Header.Set("X-Forwarded-For", host)
 	}
@@ -369,9 +375,7 @@ func (n *Node) Gather(r *http.Request, path string) [][]byte {
 			if err != nil {
 				return
 			}
-			req.Header.Set(HeaderSecret, n.fwd.sign(http.MethodGet, req.URL.RequestURI(), time.Now(), n.opts.ID, true, nil))
-			req.Header.Set(HeaderForwardedBy, n.opts.ID)
-			req.Header.Set(HeaderAdmin, "1")
+			n.fwd.authorize(req, true, nil)
 			if rid := r.Header.Get("X-Request-Id"); rid != "" {
 				req.Header.Set("X-Request-Id", rid)
 			}
