@@ -239,23 +239,16 @@ func parseUploadReply(b []byte) (photoTokens, error) {
 
 // allowedURL reports whether a picture or upload address may be used:
 // https, no credentials, on Options.PictureHosts or the API's own host.
-func (e *Engine) allowedURL(u *url.URL) bool {
-	if u.Scheme != "https" || u.User != nil {
-		return false
-	}
-	hosts := append([]string{e.base.Host}, e.opts.PictureHosts...)
-	return picfetch.HostAllowed(hosts, u.Hostname(), u.Port())
+func (e *Engine) allowedURL(u *url.URL) bool { return picfetch.URLAllowed(e.pictureHosts(), u) }
+
+// checkURL parses raw and checks it is allowed.
+func (e *Engine) checkURL(raw string) (*url.URL, error) {
+	return picfetch.CheckURL(e.pictureHosts(), raw, ErrRefusedURL)
 }
 
-func (e *Engine) checkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: unparsable address", ErrRefusedURL)
-	}
-	if !e.allowedURL(u) {
-		return nil, fmt.Errorf("%w: %s://%s", ErrRefusedURL, u.Scheme, u.Host)
-	}
-	return u, nil
+// pictureHosts are the hosts pictures and uploads may come from.
+func (e *Engine) pictureHosts() []string {
+	return append([]string{e.base.Host}, e.opts.PictureHosts...)
 }
 
 // download fetches a picture: only from an allowed address, within

@@ -22,24 +22,11 @@ const maxUploadReply = 64 << 10
 
 // allowedURL reports whether u may be fetched: https, no credentials, on
 // one of Options.PictureHosts (see there).
-func (e *Engine) allowedURL(u *url.URL) bool {
-	if u.Scheme != "https" || u.User != nil {
-		return false
-	}
-	return picfetch.HostAllowed(e.opts.PictureHosts, u.Hostname(), u.Port())
-}
+func (e *Engine) allowedURL(u *url.URL) bool { return picfetch.URLAllowed(e.opts.PictureHosts, u) }
 
-// checkURL parses raw and checks it is allowed. Errors name the host only:
-// MAX's addresses carry signatures and tokens.
+// checkURL parses raw and checks it is allowed.
 func (e *Engine) checkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: unparsable address", ErrRefusedURL)
-	}
-	if !e.allowedURL(u) {
-		return nil, fmt.Errorf("%w: %s://%s", ErrRefusedURL, u.Scheme, u.Host)
-	}
-	return u, nil
+	return picfetch.CheckURL(e.opts.PictureHosts, raw, ErrRefusedURL)
 }
 
 // download fetches a picture: only from an allowed address, within

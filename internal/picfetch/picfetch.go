@@ -111,3 +111,26 @@ func HostAllowed(allowed []string, host, port string) bool {
 	}
 	return false
 }
+
+// URLAllowed reports whether u may be used to fetch or upload a picture:
+// https, no credentials, on one of the allowed hosts (see HostAllowed).
+func URLAllowed(allowed []string, u *url.URL) bool {
+	if u.Scheme != "https" || u.User != nil {
+		return false
+	}
+	return HostAllowed(allowed, u.Hostname(), u.Port())
+}
+
+// CheckURL parses raw and checks it with URLAllowed. Its errors wrap
+// refused (the engine's error) and name the scheme and host only: a
+// messenger's addresses carry signatures and tokens.
+func CheckURL(allowed []string, raw string, refused error) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: unparsable address", refused)
+	}
+	if !URLAllowed(allowed, u) {
+		return nil, fmt.Errorf("%w: %s://%s", refused, u.Scheme, u.Host)
+	}
+	return u, nil
+}

@@ -105,3 +105,30 @@ func TestGet(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckURL(t *testing.T) {
+	refused := errors.New("refused")
+	allowed := []string{"okcdn.ru", "127.0.0.1:8443"}
+	for _, tc := range []struct {
+		raw, err string // err: "" when allowed, else what the error names
+	}{
+		{"https://i.okcdn.ru/p.jpg?sig=secret", ""},
+		{"https://127.0.0.1:8443/p.jpg", ""},
+		{"http://i.okcdn.ru/p.jpg?sig=secret", "refused: http://i.okcdn.ru"},
+		{"https://user:pw@i.okcdn.ru/p.jpg", "refused: https://i.okcdn.ru"}, // credentials never named
+		{"https://evil.example/p.jpg?sig=secret", "refused: https://evil.example"},
+		{"https://okcdn.ru.evil.example/p.jpg", "refused: https://okcdn.ru.evil.example"},
+		{"https://i.okcdn.ru:8443/p.jpg", "refused: https://i.okcdn.ru:8443"},
+		{"://bad", "refused: unparsable address"},
+	} {
+		u, err := CheckURL(allowed, tc.raw, refused)
+		switch {
+		case tc.err == "" && (err != nil || u == nil):
+			t.Errorf("CheckURL(%q) = %v, want it allowed", tc.raw, err)
+		case tc.err != "" && (!errors.Is(err, refused) || err.Error() != tc.err):
+			t.Errorf("CheckURL(%q) = %v, want %q wrapping the engine's error", tc.raw, err, tc.err)
+		case tc.err != "" && strings.Contains(err.Error(), "secret"):
+			t.Errorf("CheckURL(%q) names the address's query: %v", tc.raw, err)
+		}
+	}
+}
