@@ -94,6 +94,7 @@ type Node struct {
 	held     map[portrait.InstanceID]held
 	owners   map[portrait.InstanceID]string // current unexpired owners, as last read
 	addrs    map[string]string              // node id → address, of live nodes
+	started  bool                           // Start has taken the node's first share
 	stopping bool
 	readAt   time.Time // when owners and addrs were last read
 
@@ -155,6 +156,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.round(ctx); err != nil {
 		return fmt.Errorf("cluster: taking this node's instances: %w", err)
 	}
+	n.mu.Lock()
+	n.started = true
+	n.mu.Unlock()
 	return nil
 }
 
@@ -260,9 +264,12 @@ func (n *Node) Take(ctx context.Context, id portrait.InstanceID) {
 	for nd := range n.addrs {
 		nodes = append(nodes, nd)
 	}
-	stopping := n.stopping
+	stopping, started := n.stopping, n.started
 	n.mu.RUnlock()
-	if stopping {
+	if stopping || !started {
+		// Before Start (the first instances are made before it) the
+		// node takes nothing: Start first clears what its previous run
+		// left, and would take the lease from under the open session.
 		return
 	}
 	if !slices.Contains(nodes, n.opts.ID) {

@@ -256,3 +256,26 @@ func TestForwardWaitsForOwner(t *testing.T) {
 		t.Errorf("gave up after %v, before ForwardWait", waited)
 	}
 }
+
+// TestTake: a node takes an instance created on it at once, but not
+// before its Start (which clears what an earlier run left under its id).
+func TestTake(t *testing.T) {
+	ctx := t.Context()
+	db, ids := newStore(t, 2)
+	o := &owner{ids: ids[:1], open: map[portrait.InstanceID]portrait.Lease{}}
+	n := New(db, o, Options{ID: "node-1", Addr: "127.0.0.1:1", LeaseTTL: time.Minute, Secret: []byte("s")})
+	n.Take(ctx, ids[0])
+	if len(o.opened()) != 0 || len(n.Held()) != 0 {
+		t.Fatalf("Take before Start opened %d sessions, holds %d leases", len(o.opened()), len(n.Held()))
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	o.ids = ids
+	o.mu.Unlock()
+	n.Take(ctx, ids[1])
+	if _, ok := o.opened()[ids[1]]; !ok || !n.Owns(ids[1]) {
+		t.Fatalf("Take after Start: opened %v, owns %v", o.opened(), n.Owns(ids[1]))
+	}
+}
