@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/adminauth"
@@ -88,16 +89,17 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 		return err
 	})
-	// It takes its share under the name it was given.
+	// It is a node of the cluster under the name it was given (with two
+	// instances, it may own none of them).
 	pg, err := postgres.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pg.Close()
 	eventually(t, func() error {
-		ls, err := pg.Leases(ctx)
-		if err == nil && !slices.ContainsFunc(ls, func(l portrait.Lease) bool { return l.Node == "second node" }) {
-			err = fmt.Errorf("no lease of node %q in %+v", "second node", ls)
+		ns, err := pg.Nodes(ctx, time.Minute)
+		if err == nil && !slices.ContainsFunc(ns, func(n portrait.Node) bool { return n.ID == "second node" }) {
+			err = fmt.Errorf("no node %q in %+v", "second node", ns)
 		}
 		return err
 	})
