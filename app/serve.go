@@ -80,6 +80,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		changed = announce.Changed
 		go announce.Run(bg)
 	}
+	heif, err := picture.UseHEIFDecoder(cfg.HEIFDecoder)
+	if err != nil {
+		return fmt.Errorf("portrait: %w", err)
+	}
+	log.Info("picture decoders", "heif", heif)
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
 		CacheTTL:      cfg.CacheTTL,

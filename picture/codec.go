@@ -75,8 +75,9 @@ func (j *job) header() (w, h int, err error) {
 			return 0, 0, fmt.Errorf("primary item is %s, not %s", info.format, j.format)
 		}
 		j.heif = info
+		j.sys = sysHEIF.Load()
 		w, h := info.width, info.height
-		if j.format == HEIC && info.quarterTurns()%2 == 1 {
+		if (j.format == HEIC || j.sys != nil) && info.quarterTurns()%2 == 1 {
 			// libheif turns the picture before handing it over.
 			w, h = h, w
 		}
@@ -193,7 +194,7 @@ func (j *job) estimate() int64 {
 			perPixel = 1.5
 		}
 	case AVIF, HEIC:
-		perPixel = j.heif.bytesPerPixel()
+		perPixel = j.heif.bytesPerPixel(j.sys != nil)
 	}
 	if decode == 0 {
 		decode = int64(px*perPixel) + int64(len(j.data))

@@ -72,10 +72,29 @@ func FuzzHEIF(f *testing.F) {
 		if o := info.orientation(); o < 1 || o > 8 {
 			t.Fatalf("orientation %d", o)
 		}
-		if p := info.bytesPerPixel(); p <= 0 {
+		if p := info.bytesPerPixel(false); p <= 0 {
 			t.Fatalf("%v bytes per pixel", p)
 		}
+		if info.chroma < -1 || info.chroma > heifChroma444 {
+			t.Fatalf("chroma %d", info.chroma)
+		}
 		info.ycc()
+	})
+}
+
+// FuzzSystemHEIF runs whole small HEIC and AVIF pictures through the
+// system's libheif (skipped without it): portrait's own checks come first,
+// and whatever passes them must decode or fail, never crash the process.
+func FuzzSystemHEIF(f *testing.F) {
+	for _, name := range []string{"avif/quad.avif", "avif/quad-10bit.avif", "avif/alpha.avif", "heic/quad.heic", "heic/alpha.heic"} {
+		f.Add(readFixture(f, name))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		useHEIF(t, HEIFSystem)
+		res, err := Process(data, Limits{MaxPixels: 1 << 20})
+		if err == nil && (len(res.Full) == 0 || len(res.Preview) == 0) {
+			t.Fatal("no output without an error")
+		}
 	})
 }
 

@@ -225,9 +225,10 @@ func quadMeans(t *testing.T, out []byte) [4]color.RGBA {
 }
 
 func TestAVIFAndHEIC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the WebAssembly decoders take a second or two to compile")
-	}
+	eachHEIFDecoder(t, testAVIFAndHEIC)
+}
+
+func testAVIFAndHEIC(t *testing.T, system bool) {
 	quads := [4]color.RGBA{qRed, qGreen, qBlue, qYellow}
 	for _, c := range []struct {
 		name   string
@@ -266,10 +267,10 @@ func TestAVIFAndHEIC(t *testing.T) {
 		bands int // how many of alphaBandsWant, from the right, to check
 	}{
 		{"avif/alpha.avif", 3},
-		// The HEIC decoder hands back the colour planes only: the
-		// transparent bands show their stored colour, the opaque one is
-		// right.
-		{"heic/alpha.heic", 1},
+		// The built-in HEIC decoder hands back the colour planes only:
+		// the transparent bands show their stored colour, the opaque one
+		// is right. The system's libheif gives the transparency.
+		{"heic/alpha.heic", map[bool]int{false: 1, true: 3}[system]},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res, err := Process(readFixture(t, c.name), Limits{})

@@ -42,9 +42,13 @@ type heifInfo struct {
 	// anticlockwise in n) and imir ('m', axis in n) in the order of its
 	// property associations.
 	transforms []heifTransform
-	nclx       bool // colr nclx present
-	matrix     int  // nclx matrix_coefficients
-	fullRange  bool // nclx full_range_flag
+	// chroma is how the codec samples colour, from the hvcC or av1C
+	// property: heifChromaMonochrome, heifChroma420, heifChroma422 or
+	// heifChroma444; -1 when unknown.
+	chroma    int
+	nclx      bool // colr nclx present
+	matrix    int  // nclx matrix_coefficients
+	fullRange bool // nclx full_range_flag
 }
 
 type heifTransform struct {
@@ -164,7 +168,7 @@ func parseHEIF(b []byte) (*heifInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &heifInfo{depth: 8}
+	info := &heifInfo{depth: 8, chroma: -1}
 	switch types[primary] {
 	case "av01":
 		info.format = AVIF
@@ -220,11 +224,21 @@ func parseHEIF(b []byte) (*heifInfo, error) {
 				return nil, errHEIF
 			}
 			info.transforms = append(info.transforms, heifTransform{'m', int(p.data[0] & 1)})
+		case "hvcC", "av1C":
+			info.chroma = codecChroma(p)
 		case "colr":
 			if len(p.data) >= 11 && string(p.data[:4]) == "nclx" {
 				info.nclx = true
 				info.matrix = int(binary.BigEndian.Uint16(p.data[8:]))
 				info.fullRange = p.data[10]&0x80 != 0
+			}
+		}
+	}
+	if info.chroma < 0 {
+		// A grid's tiles carry the codec configuration; they share one.
+		for _, p := range props {
+			if info.chroma = codecChroma(p); info.chroma >= 0 {
+				break
 			}
 		}
 	}
@@ -235,6 +249,29 @@ func parseHEIF(b []byte) (*heifInfo, error) {
 }
 
 // primaryItem reads the pitm box.
+// codecChroma reads the colour sampling from an HEVC (hvcC:
+// chroma_format_idc) or AV1 (av1C: monochrome and chroma_subsampling_x/y)
+// configuration box; -1 for any other box.
+func codecChroma(p box) int {
+	switch {
+	case p.typ == "hvcC" && len(p.data) > 16:
+		return int(p.data[16] & 3) // 0 grey, 1 4:2:0, 2 4:2:2, 3 4:4:4: libheif's numbers
+	case p.typ == "av1C" && len(p.data) > 2:
+		b := p.data[2]
+		switch mono, sx, sy := b&0x10 != 0, b&0x08 != 0, b&0x04 != 0; {
+		case mono:
+			return heifChromaMonochrome
+		case sx && sy:
+			return heifChroma420
+		case sx:
+			return heifChroma422
+		case !sy:
+			return heifChroma444
+		}
+	}
+	return -1
+}
+
 func primaryItem(b []byte) (uint32, error) {
 	switch {
 	case len(b) >= 6 && b[0] == 0:
@@ -437,7 +474,14 @@ var composeOrientations = sync.OnceValue(func() (c [8][8]int) {
 // pictures (bench/libvips): 51 to 56 bytes a pixel for HEIC and 68 to 72
 // for 8-bit AVIF; 10-bit AVIF adds 16-bit samples and their copy (not
 // measured).
-func (h *heifInfo) bytesPerPixel() float64 {
+//
+// The system's libheif holds far less: the codec's decoded planes and its
+// reference picture, and the 4:2:0 planes or RGBA pixels it hands over
+// (see sysBytesPerPixel).
+func (h *heifInfo) bytesPerPixel(system bool) float64 {
+	if system {
+		return sysBytesPerPixel
+	}
 	switch {
 	case h.format == HEIC:
 		return 58

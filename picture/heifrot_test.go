@@ -183,9 +183,10 @@ func patchIloc(t *testing.T, box []byte, from, delta int) {
 // shown turned: libheif turns HEIC pictures itself, portrait turns AVIF
 // ones; either way the result is the same and the reported size swapped.
 func TestHEIFRotated(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the WebAssembly decoders take a second or two to compile")
-	}
+	eachHEIFDecoder(t, func(t *testing.T, _ bool) { testHEIFRotated(t) })
+}
+
+func testHEIFRotated(t *testing.T) {
 	want := [4]color.RGBA{qGreen, qYellow, qRed, qBlue} // a quarter turn anticlockwise
 	for _, name := range []string{"heic/quad.heic", "avif/quad.avif"} {
 		t.Run(name, func(t *testing.T) {

@@ -128,6 +128,7 @@ type job struct {
 	jpeg   *jpegFrame // parsed header when the scaled decoder takes it
 	jpegAt int        // where jpeg's parse stopped: the first scan
 	png    *pngInfo   // chunks before the pixels when the streaming decoder takes it
+	sys    *libheif   // the system's libheif, for a HEIC or AVIF it decodes
 
 	// Decoded picture: exactly one of planes and img is set. canvas is
 	// the area, in the coordinates of the decoded picture, that stands for
@@ -138,6 +139,7 @@ type job struct {
 	cc     ycc       // how img's Y′CbCr samples, if any, map to RGB
 	mid    *rgbImage // already box-shrunk (streamed PNG)
 	canvas image.Rectangle
+	free   func() // releases memory outside Go's heap that planes or img use
 
 	full    *image.RGBA
 	preview *image.RGBA
@@ -220,11 +222,22 @@ func (j *job) fallBack() error {
 	return j.admit()
 }
 
-// giveBack returns the job's bytes to the budget.
+// giveBack returns the job's bytes to the budget and frees what the
+// decoded picture holds outside Go's heap.
 func (j *job) giveBack() {
+	j.freePixels()
 	if j.release != nil {
 		j.release()
 		j.release = nil
+	}
+}
+
+// freePixels releases memory outside Go's heap that the decoded picture
+// uses, once it is no longer needed.
+func (j *job) freePixels() {
+	if j.free != nil {
+		j.free()
+		j.free = nil
 	}
 }
 
@@ -268,7 +281,8 @@ func stepLimits(j *job) error {
 }
 
 func stepOrientation(j *job) error {
-	if j.format == AVIF {
+	if j.format == AVIF && j.sys == nil {
+		// libavif leaves the transformations to the caller.
 		j.orient = j.heif.orientation()
 	} else {
 		j.orient = orientationOf(j.format, j.data)
@@ -315,6 +329,19 @@ func stepDecode(j *job) error {
 		if err := j.fallBack(); err != nil {
 			return err
 		}
+	}
+	if j.sys != nil {
+		pic, err := j.sys.decode(j.data, j.heif)
+		if err != nil {
+			return corrupt(j.format, err)
+		}
+		j.free = pic.free
+		if pic.planes != nil {
+			j.planes, j.canvas = pic.planes, pic.planes.rect
+		} else {
+			j.img, j.canvas = pic.img, pic.img.Bounds()
+		}
+		return checkPixels(j.format, j.canvas.Dx(), j.canvas.Dy(), j.max)
 	}
 	img, cc, err := j.decodeImage()
 	if err != nil {
@@ -364,6 +391,7 @@ func stepScale(j *job) error {
 	}
 	// The decoded picture is no longer needed.
 	j.planes, j.img, j.mid = nil, nil, nil
+	j.freePixels()
 	j.full = resample(mid, FullSize)
 	return nil
 }

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+	"github.com/portrait-dev/portrait/picture"
 )
 
 func main() {
@@ -54,7 +55,14 @@ func main() {
 	profile := flag.String("profile", "", "instead of comparing, run portrait 10 times on this format under a CPU profile")
 	cpuprofile := flag.String("cpuprofile", "", "file for the CPU profile of -profile")
 	save := flag.String("save", "", "also write each input to this directory (as <format>.<ext>)")
+	heif := flag.String("heif-decoder", picture.HEIFAuto, "portrait's HEIC and AVIF decoder, as its --heif-decoder setting: auto, system or builtin")
 	flag.Parse()
+	decoder, err := picture.UseHEIFDecoder(*heif)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Printf("portrait's HEIC and AVIF decoder: %s\n", decoder)
 	saveDir = *save
 	want := allFormats()
 	if *formats != "" {
