@@ -272,3 +272,20 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("/metrics with the token: %d", code)
 	}
 }
+
+// TestDecodersLogged: the decoders of HEIC, AVIF and WebP in use are said
+// at start.
+func TestDecodersLogged(t *testing.T) {
+	s := start(t, "--log-level", "info")
+	log := s.Stderr.String()
+	i := strings.Index(log, "picture decoders")
+	if i < 0 {
+		t.Fatalf("no line about the picture decoders:\n%s", log)
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	for _, want := range []string{"HEIC and AVIF: ", "; WebP: "} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q", line, want)
+		}
+	}
+}

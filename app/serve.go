@@ -80,11 +80,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		changed = announce.Changed
 		go announce.Run(bg)
 	}
-	heif, err := picture.UseHEIFDecoder(cfg.HEIFDecoder)
+	decoders, err := picture.UseDecoders(cfg.Decoders)
 	if err != nil {
 		return fmt.Errorf("portrait: %w", err)
 	}
-	log.Info("picture decoders", "heif", heif)
+	log.Info("picture decoders", "decoders", decoders)
 	avatars := avatar.New(blobs, store, avatar.Options{
 		PublicURL:     cfg.PublicURL,
 		CacheTTL:      cfg.CacheTTL,

@@ -46,7 +46,7 @@ type Config struct {
 	MaxPixels      int64
 	MaxDecoders    int
 	DecodeMemory   int64
-	HEIFDecoder    string
+	Decoders       string
 	RateLimits     map[string]float64 // nil = the GREEN-API defaults; empty = off
 
 	BodyTimeout       time.Duration
@@ -176,11 +176,11 @@ func Settings() []Setting {
 		{"fetch-timeout", "PORTRAIT_FETCH_TIMEOUT", "20s", "how long downloading a picture given by URL (setProfilePicture/setGroupPicture with urlFile) may take; its size is capped by --max-upload-bytes, its address by the same rules as webhooks (--webhook-allow)", dur(func(c *Config) *time.Duration { return &c.FetchTimeout })},
 		{"max-conns-per-client", "PORTRAIT_MAX_CONNS_PER_CLIENT", "256", "open connections one client address may hold (IPv6: per /64); further ones are closed at once (counted in portrait_connections_refused_total and logged, at most once a minute); 0 switches the limit off", i64(func(c *Config) *int64 { return &c.MaxConnsPerClient })},
 		{"auth-failures", "PORTRAIT_AUTH_FAILURES", "30", "failed authentications (unknown idInstance, wrong apiTokenInstance, wrong admin token) one client address may make per minute; past it those get 429 with Retry-After while valid requests are still served; 0 switches the limit off (behind a reverse proxy all clients share its address: raise it, or limit in the proxy)", i64(func(c *Config) *int64 { return &c.AuthFailures })},
-		{"decode-memory", "PORTRAIT_DECODE_MEMORY", "1073741824", "memory in bytes that decoding pictures may hold at once, across all requests (1 GiB); each decode is admitted by its estimate and waits for room, a picture that alone needs more gets 413. A 12 MP JPEG or PNG needs a few MiB, a 12 MP HEIC or AVIF about 150 MiB with the system libheif and 700–900 MiB with the built-in decoders (--heif-decoder): with those, below about 1 GiB such photos are refused", i64(func(c *Config) *int64 { return &c.DecodeMemory })},
-		{"heif-decoder", "PORTRAIT_HEIF_DECODER", "auto", "decoder of HEIC and AVIF pictures: 'system' (the system's libheif.so.1, loaded at run time; Debian/Ubuntu package libheif1; about as fast as libvips and a tenth of the memory), 'builtin' (libheif and libavif compiled to WebAssembly and sandboxed inside portrait: always there, but 3–6× slower and 700–900 MiB for a 12 MP photo) or 'auto' (system when it loads, builtin otherwise); the one in use is logged at start", func(c *Config, v string) error {
+		{"decode-memory", "PORTRAIT_DECODE_MEMORY", "1073741824", "memory in bytes that decoding pictures may hold at once, across all requests (1 GiB); each decode is admitted by its estimate and waits for room, a picture that alone needs more gets 413. A 12 MP JPEG or PNG needs a few MiB, a 12 MP HEIC or AVIF about 150 MiB with the system libheif and 700–900 MiB with the built-in decoders (--decoders): with those, below about 1 GiB such photos are refused", i64(func(c *Config) *int64 { return &c.DecodeMemory })},
+		{"decoders", "PORTRAIT_DECODERS", "auto", "decoders of HEIC, AVIF and WebP pictures: 'system' (the system's libheif.so.1 and libwebp.so.7, loaded at run time; Debian/Ubuntu packages libheif1 and libwebp7; as fast as libvips, and a 12 MP HEIC needs about 150 MiB), 'builtin' (HEIC and AVIF: libheif and libavif compiled to WebAssembly and sandboxed inside portrait, 3–6× slower and 700–900 MiB for a 12 MP photo; WebP: pure Go, about 2× slower) or 'auto' (each system library that loads, builtin otherwise); those in use are logged at start", func(c *Config, v string) error {
 			switch v {
 			case "auto", "system", "builtin":
-				c.HEIFDecoder = v
+				c.Decoders = v
 				return nil
 			}
 			return errors.New("must be auto, system or builtin")

@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:8780" || c.DataDir != "./portrait-data" || c.PublicURL != "http://127.0.0.1:8780" ||
 		c.CacheTTL != 10*time.Minute || c.MaxUploadBytes != 32<<20 || c.MaxPixels != 60_000_000 || c.MaxDecoders < 1 ||
 		c.RateLimits != nil || !c.SandboxFaults || c.SandboxPictureCooldown != 10*time.Second || c.WebhookRetention != 24*time.Hour ||
-		c.WebhookBackoffMax != time.Minute || c.AdminToken != "" || c.HEIFDecoder != "auto" {
+		c.WebhookBackoffMax != time.Minute || c.AdminToken != "" || c.Decoders != "auto" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -85,7 +85,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"--rate-limits", "getAvatar"}, nil, "method=requests-per-second"},
 		{[]string{"--webhook-allow", "localhost"}, nil, "address range"},
 		{[]string{"--sandbox-faults", "maybe"}, nil, "true or false"},
-		{[]string{"--heif-decoder", "native"}, nil, "auto, system or builtin"},
+		{[]string{"--decoders", "native"}, nil, "auto, system or builtin"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 	} {
 		_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})

@@ -65,6 +65,9 @@ func (j *job) header() (w, h int, err error) {
 			return 0, 0, err
 		}
 		j.webp = info
+		if !info.animated {
+			j.wsys = sysWebP.Load()
+		}
 		return info.width, info.height, nil
 	case AVIF, HEIC:
 		info, err := parseHEIF(j.data)
@@ -184,6 +187,15 @@ func (j *job) estimate() int64 {
 		perPixel = 1
 	case WebP:
 		switch w := j.webp; {
+		case j.wsys != nil && w.lossless:
+			// libwebp's lossless decoder holds the whole ARGB picture.
+			perPixel = 4
+		case j.wsys != nil:
+			// libwebp keeps a few macroblock rows of Y′CbCr and the
+			// scaler's rows (about 128 bytes a column), never more than
+			// the whole picture, and the reduced picture.
+			m := int64(side / max(side/FullSize, 1))
+			decode = min(int64(j.width)*128, int64(px*1.5)) + 4*m*m + int64(len(j.data))
 		case w.lossless:
 			// NRGBA plus the lossless decoder's transform buffers.
 			perPixel = 12

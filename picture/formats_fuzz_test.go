@@ -82,15 +82,17 @@ func FuzzHEIF(f *testing.F) {
 	})
 }
 
-// FuzzSystemHEIF runs whole small HEIC and AVIF pictures through the
-// system's libheif (skipped without it): portrait's own checks come first,
-// and whatever passes them must decode or fail, never crash the process.
-func FuzzSystemHEIF(f *testing.F) {
-	for _, name := range []string{"avif/quad.avif", "avif/quad-10bit.avif", "avif/alpha.avif", "heic/quad.heic", "heic/alpha.heic"} {
+// FuzzSystemDecoders runs whole small HEIC, AVIF and WebP pictures
+// through the system's libheif and libwebp (skipped without them):
+// portrait's own checks come first, and whatever passes them must decode
+// or fail, never crash the process.
+func FuzzSystemDecoders(f *testing.F) {
+	for _, name := range []string{"avif/quad.avif", "avif/quad-10bit.avif", "avif/alpha.avif", "heic/quad.heic", "heic/alpha.heic",
+		"webp/quad-lossy.webp", "webp/alpha-lossy.webp", "webp/alpha-lossless.webp"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		useHEIF(t, HEIFSystem)
+		useDecoders(t, DecodersSystem)
 		res, err := Process(data, Limits{MaxPixels: 1 << 20})
 		if err == nil && (len(res.Full) == 0 || len(res.Preview) == 0) {
 			t.Fatal("no output without an error")

@@ -90,6 +90,10 @@ func TestWebPColoursMatchLibwebp(t *testing.T) {
 // decode of it: the outputs must be as close as two encodes of one
 // picture.
 func TestWebPMatchesItsPNG(t *testing.T) {
+	eachDecoders(t, func(t *testing.T, _ bool) { testWebPMatchesItsPNG(t) })
+}
+
+func testWebPMatchesItsPNG(t *testing.T) {
 	a, err := Process(readFixture(t, "webp/photo-lossy.webp"), Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +229,7 @@ func quadMeans(t *testing.T, out []byte) [4]color.RGBA {
 }
 
 func TestAVIFAndHEIC(t *testing.T) {
-	eachHEIFDecoder(t, testAVIFAndHEIC)
+	eachDecoders(t, testAVIFAndHEIC)
 }
 
 func testAVIFAndHEIC(t *testing.T, system bool) {

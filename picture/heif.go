@@ -475,12 +475,10 @@ var composeOrientations = sync.OnceValue(func() (c [8][8]int) {
 // for 8-bit AVIF; 10-bit AVIF adds 16-bit samples and their copy (not
 // measured).
 //
-// The system's libheif holds far less: the codec's decoded planes and its
-// reference picture, and the 4:2:0 planes or RGBA pixels it hands over
-// (see sysBytesPerPixel).
+// The system's libheif holds far less (see sysBytesPerPixel).
 func (h *heifInfo) bytesPerPixel(system bool) float64 {
 	if system {
-		return sysBytesPerPixel
+		return sysBytesPerPixel(h)
 	}
 	switch {
 	case h.format == HEIC:

@@ -183,7 +183,7 @@ func patchIloc(t *testing.T, box []byte, from, delta int) {
 // shown turned: libheif turns HEIC pictures itself, portrait turns AVIF
 // ones; either way the result is the same and the reported size swapped.
 func TestHEIFRotated(t *testing.T) {
-	eachHEIFDecoder(t, func(t *testing.T, _ bool) { testHEIFRotated(t) })
+	eachDecoders(t, func(t *testing.T, _ bool) { testHEIFRotated(t) })
 }
 
 func testHEIFRotated(t *testing.T) {

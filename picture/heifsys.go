@@ -1,4 +1,4 @@
-//go:build !nolibheif
+//go:build !nosystemdecoders
 
 package picture
 

@@ -129,6 +129,7 @@ type job struct {
 	jpegAt int        // where jpeg's parse stopped: the first scan
 	png    *pngInfo   // chunks before the pixels when the streaming decoder takes it
 	sys    *libheif   // the system's libheif, for a HEIC or AVIF it decodes
+	wsys   *libwebp   // the system's libwebp, for a still WebP it decodes
 
 	// Decoded picture: exactly one of planes and img is set. canvas is
 	// the area, in the coordinates of the decoded picture, that stands for
@@ -326,6 +327,21 @@ func stepDecode(j *job) error {
 			j.mid = mid
 			return nil
 		}
+		if err := j.fallBack(); err != nil {
+			return err
+		}
+	}
+	if j.wsys != nil {
+		// libwebp crops and scales while it decodes; if it refuses the
+		// picture, golang.org/x/image decides, with the memory that its
+		// full decode needs.
+		j.canvas = image.Rect(0, 0, j.width, j.height)
+		box, k := shrinkPlan(j.canvas)
+		if mid, err := j.wsys.decodeShrink(j.data, box, k, j.webp.alpha); err == nil {
+			j.mid = mid
+			return nil
+		}
+		j.wsys = nil
 		if err := j.fallBack(); err != nil {
 			return err
 		}

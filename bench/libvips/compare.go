@@ -23,6 +23,9 @@ import (
 	"github.com/portrait-dev/portrait/picture"
 )
 
+// decodersChoice is -decoders, passed on to the memory-measuring children.
+var decodersChoice string
+
 // saveDir is where -save writes the inputs ("" for nowhere).
 var saveDir string
 
@@ -177,18 +180,34 @@ func compare(formats []string, rounds int) error {
 					return fmt.Errorf("%s %s: %w", who, name, err)
 				}
 				if who == "portrait" {
-					r.pt, r.pm = append(r.pt, s.dur), append(r.pm, s.peak)
+					r.pt = append(r.pt, s.dur)
 				} else {
-					r.vt, r.vm = append(r.vt, s.dur), append(r.vm, s.peak)
+					r.vt = append(r.vt, s.dur)
 				}
 			}
-			fmt.Printf("  round %d: portrait %v %.0f MiB, libvips %v %.0f MiB\n", i+1,
-				r.pt[i].Round(time.Millisecond), float64(r.pm[i])/(1<<20), r.vt[i].Round(time.Millisecond), float64(r.vm[i])/(1<<20))
+			fmt.Printf("  round %d: portrait %v, libvips %v\n", i+1, r.pt[i].Round(time.Millisecond), r.vt[i].Round(time.Millisecond))
 		}
+		// Memory: each side in a process of its own (see isolate.go).
+		if r.pm, err = childPeaks("portrait", in.data, rounds, decodersChoice); err != nil {
+			return err
+		}
+		if r.vm, err = childPeaks("libvips", in.data, rounds, decodersChoice); err != nil {
+			return err
+		}
+		fmt.Printf("  peak memory, each side in its own process: portrait %s MiB, libvips %s MiB\n", mibs(r.pm), mibs(r.vm))
 		results = append(results, r)
 	}
 	printTable(results)
 	return nil
+}
+
+// mibs formats byte counts as MiB, comma-separated.
+func mibs(v []int64) string {
+	var parts []string
+	for _, b := range v {
+		parts = append(parts, fmt.Sprintf("%.0f", float64(b)/(1<<20)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // quality decodes a 640×640 output and compares it with the reference.

@@ -55,14 +55,16 @@ func main() {
 	profile := flag.String("profile", "", "instead of comparing, run portrait 10 times on this format under a CPU profile")
 	cpuprofile := flag.String("cpuprofile", "", "file for the CPU profile of -profile")
 	save := flag.String("save", "", "also write each input to this directory (as <format>.<ext>)")
-	heif := flag.String("heif-decoder", picture.HEIFAuto, "portrait's HEIC and AVIF decoder, as its --heif-decoder setting: auto, system or builtin")
+	child := flag.String("child", "", "internal: measure only this side's memory (portrait or libvips) on -input")
+	input := flag.String("input", "", "internal: the picture for -child")
+	decoders := flag.String("decoders", picture.DecodersAuto, "portrait's HEIC, AVIF and WebP decoders, as its --decoders setting: auto, system or builtin")
 	flag.Parse()
-	decoder, err := picture.UseHEIFDecoder(*heif)
+	decoder, err := picture.UseDecoders(*decoders)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	fmt.Printf("portrait's HEIC and AVIF decoder: %s\n", decoder)
+	fmt.Printf("portrait's decoders: %s\n", decoder)
 	saveDir = *save
 	want := allFormats()
 	if *formats != "" {
@@ -81,6 +83,15 @@ func main() {
 	vips.LoggingSettings(nil, vips.LogLevelError)
 	vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheSize: 0, MaxCacheMem: 0, MaxCacheFiles: 0})
 	defer vips.Shutdown()
+
+	if *child != "" {
+		if err := runChild(*child, *input, *rounds); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	decodersChoice = *decoders
 
 	if *profile != "" {
 		if err := runProfile(*profile, *cpuprofile); err != nil {
