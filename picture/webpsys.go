@@ -29,27 +29,37 @@ const webpDecoderABI = 0x0209
 // webpConfig is struct WebPDecoderConfig: the bitstream's features, the
 // output buffer (its RGBA view) and the decoding options.
 type webpConfig struct {
-	// WebPBitstreamFeatures
-	width, height, hasAlpha, hasAnimation, format int32
-	_                                             [5]uint32
+	// WebPBitstreamFeatures: width, height, has_alpha, has_animation,
+	// format, pad[5]; filled by libwebp, not read.
+	_ [10]int32
 
 	// WebPDecBuffer
-	colorspace, outWidth, outHeight, isExternalMemory int32
-	rgba                                              unsafe.Pointer // u.RGBA.rgba (C memory)
-	stride                                            int32
-	_                                                 int32
-	size                                              uintptr
-	_                                                 [80 - 24]byte // the rest of the union (YUVA view)
-	_                                                 [4]uint32
-	privateMemory                                     unsafe.Pointer
+	colorspace    int32
+	outWidth      int32
+	outHeight     int32
+	_             int32          // is_external_memory
+	rgba          unsafe.Pointer // u.RGBA.rgba (C memory)
+	stride        int32          // u.RGBA.stride
+	_             int32
+	_             uintptr       // u.RGBA.size
+	_             [80 - 24]byte // the rest of the union (YUVA view)
+	_             [4]uint32
+	privateMemory unsafe.Pointer
 
 	// WebPDecoderOptions
-	bypassFiltering, noFancyUpsampling            int32
-	useCropping, cropLeft, cropTop                int32
-	cropWidth, cropHeight                         int32
-	useScaling, scaledWidth, scaledHeight         int32
-	useThreads, ditheringStrength, flip, alphaDit int32
-	_                                             [5]uint32
+	bypassFiltering int32
+	_               int32 // no_fancy_upsampling
+	useCropping     int32
+	cropLeft        int32
+	cropTop         int32
+	cropWidth       int32
+	cropHeight      int32
+	useScaling      int32
+	scaledWidth     int32
+	scaledHeight    int32
+	_               [3]int32 // use_threads, dithering_strength, flip
+	alphaDit        int32    // alpha_dithering_strength
+	_               [5]uint32
 }
 
 // Output modes (WEBP_CSP_MODE).
