@@ -123,12 +123,19 @@ func TestCluster(t *testing.T) {
 		setWebhook(t, newClient(b.proc.URL, in.ID, in.Token), recv.URL, "")
 	}
 	waitServed(t, a.proc.URL, insts, 30*time.Second)
-	// Every instance (the first MAX one too) has its owner.
+	// Every instance (the first MAX one too) has its owner, and every node
+	// its share: instances made on node a before it saw the others join
+	// are handed over at its next round.
 	var leases []portrait.Lease
 	eventuallyWithin(t, 10*time.Second, func() error {
 		all, err := db.Instances(ctx)
 		if leases = leasesOf(t, db); err == nil && len(leases) != len(all) {
 			err = fmt.Errorf("%d of %d instances have an owner", len(leases), len(all))
+		}
+		for _, n := range nodes {
+			if owned := countOwned(leases, n); err == nil && owned < 15 {
+				err = fmt.Errorf("node %s owns %d of %d instances", n.name, owned, len(leases))
+			}
 		}
 		return err
 	})
