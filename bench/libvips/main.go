@@ -4,12 +4,15 @@
 //	sudo ./install.sh                 # Debian: libvips-dev (cgo headers and libraries)
 //	go run -tags nodynamic .          # 5 rounds of every format
 //	go run -tags nodynamic . -rounds 1 -formats jpeg-12MP,png-12MP
+//	go run -tags nodynamic . -decoders builtin -formats webp-12MP,heic-12MP,avif-12MP
 //	go run -tags nodynamic . -profile heic-12MP -cpuprofile /tmp/heic.pprof
 //
 // It lives in a module of its own so that portrait's module stays pure Go:
-// this one needs cgo for govips. The nodynamic tag makes the AVIF and HEIC
-// decoders that portrait uses run their WebAssembly builds, as a portrait
-// built without cgo does, instead of loading a system libheif.
+// this one needs cgo for govips. -decoders chooses portrait's HEIC, AVIF
+// and WebP decoders as its --decoders setting does (auto: the system's
+// libheif and libwebp when they load); the nodynamic tag keeps the
+// built-in AVIF and HEIC decoders on their WebAssembly builds, as in
+// portrait's own build.
 //
 // For each format it makes one input from the same deterministic
 // "photographic" picture (smooth gradients, texture and noise in luma and
@@ -31,7 +34,8 @@
 // Reported per format: the median wall time of each, their ratio, the peak
 // resident memory above the baseline (VmHWM after resetting it through
 // /proc/self/clear_refs, minus VmRSS before; the Go heap is collected and
-// returned and malloc_trim run before each call), and the quality: PSNR of
+// returned and malloc_trim run before each call; measured for each side in
+// a child process of its own, see isolate.go), and the quality: PSNR of
 // each 640×640 output against a reference made from the original pixels
 // (exact area-average of the centred square down to 640×640).
 package main
