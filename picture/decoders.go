@@ -3,8 +3,12 @@ package picture
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gen2brain/avif"
+	"github.com/gen2brain/heic"
 )
 
 // HEIC, AVIF and WebP pictures are decoded either by built-in decoders
@@ -89,7 +93,7 @@ func UseDecoders(choice string) (string, error) {
 
 // Decoders describes the decoders of HEIC, AVIF and WebP pictures in use.
 func Decoders() string {
-	heif, webp := "built-in (WebAssembly)", "built-in (Go)"
+	heif, webp := builtinHEIF(), "built-in (Go)"
 	if l := sysHEIF.Load(); l != nil {
 		heif = "system libheif " + l.version
 	}
@@ -97,6 +101,24 @@ func Decoders() string {
 		webp = "system libwebp " + l.version
 	}
 	return "HEIC and AVIF: " + heif + "; WebP: " + webp
+}
+
+// builtinHEIF describes the built-in HEIC and AVIF decoders. gen2brain's
+// packages run their WebAssembly builds unless the binary was built
+// without the nodynamic tag and finds a libheif.so or libavif.so (the
+// development symlinks): then they run that library instead.
+func builtinHEIF() string {
+	var native []string
+	if heic.Dynamic() == nil {
+		native = append(native, "libheif.so")
+	}
+	if avif.Dynamic() == nil {
+		native = append(native, "libavif.so")
+	}
+	if len(native) == 0 {
+		return "built-in (WebAssembly)"
+	}
+	return "built-in (gen2brain's, running the system's " + strings.Join(native, " and ") + "; build with -tags nodynamic for WebAssembly)"
 }
 
 // sysBytesPerPixel estimates what the system's libheif holds per pixel of

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"image"
+	"math/bits"
 )
 
 // Progressive JPEGs send their coefficients in several scans (the DC of
@@ -172,40 +173,30 @@ func (f *jpegFrame) progressiveScan(data, seg []byte, pos int, pc []progComp) (i
 	}
 
 	s := progScan{br: bitReader{data: data, pos: pos}, ss: ss, se: se, ah: ah, al: al}
-	block := func(ci int, b *[64]int16) bool {
-		switch {
-		case ss == 0 && ah == 0:
-			return s.dcFirst(&f.comps[ci], b)
-		case ss == 0:
-			return s.dcRefine(b)
-		case ah == 0:
-			return s.acFirst(&f.comps[ci], b)
-		}
-		return s.acRefine(&f.comps[ci], b)
-	}
-	// visit decodes block (bx, by) of component ci into its coefficients,
-	// or, for a block that is not kept, into a scratch block that stands
-	// for it: zero and non-zero as before, the values do not matter.
+	// visit decodes block (bx, by) of component ci. A block that is not
+	// kept has no coefficients, only its bit mask of the non-zero ones
+	// (which every block has): the values of its coefficients do not
+	// matter, only how many bits the scan spends on them. DC scans need
+	// only the predictor of such a block.
 	var scratch [64]int16
 	visit := func(ci, bx, by int) bool {
 		p := &pc[ci]
-		if b := p.kept(bx, by); b != nil {
-			return block(ci, b)
-		}
-		if ss == 0 {
-			return block(ci, &scratch) // DC: only the predictor matters
-		}
-		m := &p.nonzero[by*p.bw+bx]
-		for k := ss; k <= se; k++ {
-			scratch[k] = int16(*m >> k & 1)
-		}
-		ok := block(ci, &scratch)
-		for k := ss; k <= se; k++ {
-			if scratch[k] != 0 {
-				*m |= 1 << k
+		b := p.kept(bx, by)
+		switch {
+		case ss == 0 && ah == 0:
+			if b == nil {
+				b = &scratch
 			}
+			return s.dcFirst(&f.comps[ci], b)
+		case ss == 0:
+			if b == nil {
+				b = &scratch
+			}
+			return s.dcRefine(b)
+		case ah == 0:
+			return s.acFirst(&f.comps[ci], b, &p.nonzero[by*p.bw+bx])
 		}
-		return ok
+		return s.acRefine(&f.comps[ci], b, &p.nonzero[by*p.bw+bx])
 	}
 	mcu, rst := 0, byte(0)
 	next := func() bool {
@@ -337,7 +328,9 @@ func (s *progScan) dcRefine(b *[64]int16) bool {
 	return true
 }
 
-func (s *progScan) acFirst(c *jpegComp, b *[64]int16) bool {
+// acFirst decodes the first bits of a band of AC coefficients into b (nil
+// for a block that is not kept) and marks the non-zero ones in *nz.
+func (s *progScan) acFirst(c *jpegComp, b *[64]int16, nz *uint64) bool {
 	if s.eobrun > 0 {
 		s.eobrun--
 		return true
@@ -361,18 +354,30 @@ func (s *progScan) acFirst(c *jpegComp, b *[64]int16) bool {
 		if k > 63 {
 			return false
 		}
-		b[k] = int16(extend(s.bits(n), n) << s.al)
+		v := extend(s.bits(n), n)
+		if b != nil {
+			b[k] = int16(v << s.al)
+		}
+		if v != 0 {
+			*nz |= 1 << k
+		}
 		k++
 	}
 	return true
 }
 
-func (s *progScan) acRefine(c *jpegComp, b *[64]int16) bool {
+// acRefine decodes one more bit of a band of AC coefficients: a
+// correction bit for each coefficient that is already non-zero, and the
+// coefficients that become non-zero now (±1 at this bit). b is nil for a
+// block that is not kept; *nz marks the non-zero coefficients and lets
+// the runs of zeros and the corrections be found a word at a time.
+func (s *progScan) acRefine(c *jpegComp, b *[64]int16, nz *uint64) bool {
 	p1 := int16(1) << s.al
 	m1 := int16(-1) << s.al
 	k := s.ss
+	end := uint64(1)<<uint(s.se)<<1 - 1 // bits 0..se (all for se = 63)
 	if s.eobrun == 0 {
-		for ; k <= s.se; k++ {
+		for k <= s.se {
 			rs, ok := s.huff(c.ac)
 			if !ok {
 				return false
@@ -391,42 +396,61 @@ func (s *progScan) acRefine(c *jpegComp, b *[64]int16) bool {
 				s.eobrun = 1<<r + int(s.bits(uint(r)))
 				goto eob
 			}
-			// Skip r zero coefficients (refining the non-zero ones met on
-			// the way), then place z.
-			for ; k <= s.se; k++ {
-				if b[k] != 0 {
-					s.refine(&b[k], p1, m1)
-					continue
-				}
-				if r == 0 {
-					if z != 0 {
-						b[k] = z
-					}
-					break
-				}
-				r--
+			// The (r+1)th zero coefficient from k on is where z goes;
+			// the non-zero ones before it are refined on the way.
+			from := ^uint64(0) << uint(k) & end
+			zeros := ^*nz & from
+			for ; r > 0 && zeros != 0; r-- {
+				zeros &= zeros - 1
 			}
+			if zeros == 0 {
+				// Fewer zeros than the run: it refines the rest of the band.
+				s.correct(b, *nz&from, p1, m1)
+				k = s.se + 1
+				break
+			}
+			t := bits.TrailingZeros64(zeros)
+			s.correct(b, *nz&from&(uint64(1)<<uint(t)-1), p1, m1)
+			if z != 0 {
+				if b != nil {
+					b[t] = z
+				}
+				*nz |= 1 << uint(t)
+			}
+			k = t + 1
 		}
 		return true
 	}
 eob:
-	for ; k <= s.se; k++ {
-		if b[k] != 0 {
-			s.refine(&b[k], p1, m1)
-		}
+	if k <= s.se {
+		s.correct(b, *nz&(^uint64(0)<<uint(k))&end, p1, m1)
 	}
 	s.eobrun--
 	return true
 }
 
-// refine reads the correction bit of a coefficient that is already
-// non-zero.
-func (s *progScan) refine(v *int16, p1, m1 int16) {
-	if s.bits(1) != 0 && *v&p1 == 0 {
-		if *v >= 0 {
-			*v += p1
-		} else {
-			*v += m1
+// correct reads the correction bits of the non-zero coefficients in sel,
+// in order, and applies them to b unless it is nil.
+func (s *progScan) correct(b *[64]int16, sel uint64, p1, m1 int16) {
+	for sel != 0 {
+		n := min(bits.OnesCount64(sel), 16)
+		v := s.bits(uint(n))
+		if b == nil {
+			for i := 0; i < n; i++ {
+				sel &= sel - 1
+			}
+			continue
+		}
+		for i := n - 1; i >= 0; i-- {
+			k := bits.TrailingZeros64(sel)
+			sel &= sel - 1
+			if v>>uint(i)&1 != 0 && b[k]&p1 == 0 {
+				if b[k] >= 0 {
+					b[k] += p1
+				} else {
+					b[k] += m1
+				}
+			}
 		}
 	}
 }
@@ -455,9 +479,11 @@ func (f *jpegFrame) progressiveOutput(pc []progComp, n int) (*planar, image.Rect
 					c.pix[py*c.stride+px] = clamp8((int(dc)+4)>>3 + 128)
 					continue
 				}
+				// Only the non-zero coefficients (and DC), by the block's mask.
 				var rows uint8
-				for k, v := range coef {
-					if v != 0 {
+				for m := pc[ci].nonzero[by*pc[ci].bw+bx] | 1; m != 0; m &= m - 1 {
+					k := bits.TrailingZeros64(m)
+					if v := coef[k]; v != 0 {
 						z := zigzag[k]
 						blk[z] = int32(v) * c.q[k]
 						rows |= 1 << (z >> 3)

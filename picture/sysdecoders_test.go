@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gen2brain/avif"
+	"github.com/gen2brain/heic"
 )
 
 // eachDecoders runs f with the built-in decoders, then with the
@@ -47,7 +50,15 @@ func TestUseDecodersChoices(t *testing.T) {
 	if _, err := UseDecoders("fast"); err == nil || !strings.Contains(err.Error(), "auto, system or builtin") {
 		t.Errorf("unknown choice: %v", err)
 	}
+	// Built without the nodynamic tag, gen2brain's packages run a
+	// libheif.so they find (the description says so).
 	want := "HEIC and AVIF: built-in (WebAssembly); WebP: built-in (Go)"
+	if heic.Dynamic() == nil || avif.Dynamic() == nil {
+		want = "HEIC and AVIF: " + builtinHEIF() + "; WebP: built-in (Go)"
+		if !strings.Contains(want, "gen2brain's, running the system's lib") {
+			t.Errorf("builtin with gen2brain's native libraries: %q", want)
+		}
+	}
 	if d, err := UseDecoders(DecodersBuiltin); err != nil || d != want || Decoders() != d {
 		t.Errorf("builtin: %q, %v", d, err)
 	}
