@@ -406,7 +406,6 @@ func (s *progScan) acRefine(c *jpegComp, b *[64]int16, nz *uint64) bool {
 			if zeros == 0 {
 				// Fewer zeros than the run: it refines the rest of the band.
 				s.correct(b, *nz&from, p1, m1)
-				k = s.se + 1
 				break
 			}
 			t := bits.TrailingZeros64(zeros)
