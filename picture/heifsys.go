@@ -8,8 +8,6 @@ import (
 	"image"
 	"runtime"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // libheif is the part of libheif's C API that portrait calls. Every
@@ -41,53 +39,46 @@ type libheif struct {
 
 // openLibheif loads the library and its functions. It needs libheif 1.7
 // or later (decoding options of version 2).
-func openLibheif(name string) (l *libheif, err error) {
-	defer func() {
-		// purego panics when a symbol is missing.
-		if r := recover(); r != nil {
-			l, err = nil, fmt.Errorf("%s: %v", name, r)
-		}
-	}()
-	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+func openLibheif(name string) (*libheif, error) {
+	h, err := openLib(name)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, err
 	}
-	l = &libheif{}
+	l := &libheif{}
 	var versionNumber func() uint32
-	purego.RegisterLibFunc(&versionNumber, h, "heif_get_version_number")
+	if err := bind(name, h, libFunc{&versionNumber, "heif_get_version_number"}); err != nil {
+		return nil, err
+	}
 	v := versionNumber()
 	major, minor, patch := v>>24, v>>16&0xff, v>>8&0xff
 	if major < 1 || major == 1 && minor < 7 {
 		return nil, fmt.Errorf("%s is version %d.%d.%d; portrait needs 1.7 or later", name, major, minor, patch)
 	}
 	l.version = fmt.Sprintf("%d.%d.%d", major, minor, patch)
-	for _, f := range []struct {
-		fn   any
-		name string
-	}{
-		{&l.contextAlloc, "heif_context_alloc"},
-		{&l.contextFree, "heif_context_free"},
-		{&l.readFromMemory, "heif_context_read_from_memory_without_copy"},
-		{&l.primaryHandle, "heif_context_get_primary_image_handle"},
-		{&l.handleRelease, "heif_image_handle_release"},
-		{&l.handleHasAlpha, "heif_image_handle_has_alpha_channel"},
-		{&l.decodingOptsAlloc, "heif_decoding_options_alloc"},
-		{&l.decodingOptsFree, "heif_decoding_options_free"},
-		{&l.decodeImage, "heif_decode_image"},
-		{&l.imageRelease, "heif_image_release"},
-		{&l.imageColorspace, "heif_image_get_colorspace"},
-		{&l.imageHasChannel, "heif_image_has_channel"},
-		{&l.imageChroma, "heif_image_get_chroma_format"},
-		{&l.imageWidth, "heif_image_get_width"},
-		{&l.imageHeight, "heif_image_get_height"},
-		{&l.imageBitsPerPixel, "heif_image_get_bits_per_pixel"},
-		{&l.imagePlaneReadonly, "heif_image_get_plane_readonly"},
-	} {
-		purego.RegisterLibFunc(f.fn, h, f.name)
+	err = bind(name, h,
+		libFunc{&l.contextAlloc, "heif_context_alloc"},
+		libFunc{&l.contextFree, "heif_context_free"},
+		libFunc{&l.readFromMemory, "heif_context_read_from_memory_without_copy"},
+		libFunc{&l.primaryHandle, "heif_context_get_primary_image_handle"},
+		libFunc{&l.handleRelease, "heif_image_handle_release"},
+		libFunc{&l.handleHasAlpha, "heif_image_handle_has_alpha_channel"},
+		libFunc{&l.decodingOptsAlloc, "heif_decoding_options_alloc"},
+		libFunc{&l.decodingOptsFree, "heif_decoding_options_free"},
+		libFunc{&l.decodeImage, "heif_decode_image"},
+		libFunc{&l.imageRelease, "heif_image_release"},
+		libFunc{&l.imageColorspace, "heif_image_get_colorspace"},
+		libFunc{&l.imageHasChannel, "heif_image_has_channel"},
+		libFunc{&l.imageChroma, "heif_image_get_chroma_format"},
+		libFunc{&l.imageWidth, "heif_image_get_width"},
+		libFunc{&l.imageHeight, "heif_image_get_height"},
+		libFunc{&l.imageBitsPerPixel, "heif_image_get_bits_per_pixel"},
+		libFunc{&l.imagePlaneReadonly, "heif_image_get_plane_readonly"},
+	)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := purego.Dlsym(h, "heif_image_handle_is_premultiplied_alpha"); err == nil {
-		purego.RegisterLibFunc(&l.handlePremultiplied, h, "heif_image_handle_is_premultiplied_alpha")
-	}
+	// libheif 1.12 and later say whether alpha is premultiplied.
+	_ = bind(name, h, libFunc{&l.handlePremultiplied, "heif_image_handle_is_premultiplied_alpha"})
 	return l, nil
 }
 

@@ -7,8 +7,6 @@ import (
 	"image"
 	"runtime"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // libwebp is the part of libwebp's C API that portrait calls: the advanced
@@ -69,25 +67,24 @@ const (
 )
 
 // openLibwebp loads the library and its functions.
-func openLibwebp(name string) (l *libwebp, err error) {
-	defer func() {
-		// purego panics when a symbol is missing.
-		if r := recover(); r != nil {
-			l, err = nil, fmt.Errorf("%s: %v", name, r)
-		}
-	}()
-	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+func openLibwebp(name string) (*libwebp, error) {
+	h, err := openLib(name)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, err
 	}
-	l = &libwebp{}
+	l := &libwebp{}
 	var version func() int32
-	purego.RegisterLibFunc(&version, h, "WebPGetDecoderVersion")
+	err = bind(name, h,
+		libFunc{&version, "WebPGetDecoderVersion"},
+		libFunc{&l.initConfig, "WebPInitDecoderConfigInternal"},
+		libFunc{&l.decode, "WebPDecode"},
+		libFunc{&l.freeBuffer, "WebPFreeDecBuffer"},
+	)
+	if err != nil {
+		return nil, err
+	}
 	v := version()
 	l.version = fmt.Sprintf("%d.%d.%d", v>>16, v>>8&0xff, v&0xff)
-	purego.RegisterLibFunc(&l.initConfig, h, "WebPInitDecoderConfigInternal")
-	purego.RegisterLibFunc(&l.decode, h, "WebPDecode")
-	purego.RegisterLibFunc(&l.freeBuffer, h, "WebPFreeDecBuffer")
 	var c webpConfig
 	if l.initConfig(&c, webpDecoderABI) == 0 {
 		return nil, fmt.Errorf("%s %s does not speak decoder ABI %#x", name, l.version, webpDecoderABI)
