@@ -5,13 +5,15 @@ import (
 	"testing"
 )
 
-// TestConcurrentDecoders runs the WebAssembly decoders from several
-// goroutines at once, as a server does.
+// TestConcurrentDecoders runs the built-in and then the system decoders
+// from several goroutines at once, as a server does.
 func TestConcurrentDecoders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the WebAssembly decoders take a second or two to compile")
-	}
-	inputs := [][]byte{readFixture(t, "avif/quad.avif"), readFixture(t, "heic/quad.heic"), readFixture(t, "webp/animated.webp")}
+	eachDecoders(t, func(t *testing.T, _ bool) { testConcurrentDecoders(t) })
+}
+
+func testConcurrentDecoders(t *testing.T) {
+	inputs := [][]byte{readFixture(t, "avif/quad.avif"), readFixture(t, "heic/quad.heic"), readFixture(t, "webp/animated.webp"),
+		readFixture(t, "avif/alpha.avif"), readFixture(t, "webp/alpha-lossy.webp"), readFixture(t, "webp/photo-lossy.webp")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 24)
 	for i := 0; i < 24; i++ {
