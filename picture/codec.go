@@ -80,13 +80,19 @@ func (j *job) header() (w, h int, err error) {
 		j.heif = info
 		j.sys = sysHEIF.Load()
 		w, h := info.width, info.height
-		if (j.format == HEIC || j.sys != nil) && info.quarterTurns()%2 == 1 {
-			// libheif turns the picture before handing it over.
+		if j.heifTurns() && info.quarterTurns()%2 == 1 {
 			w, h = h, w
 		}
 		return w, h, nil
 	}
 	return 0, 0, errors.New("unknown format")
+}
+
+// heifTurns reports whether the decoder of the job's HEIF picture applies
+// its transformations (irot, imir) itself: libheif does, the built-in
+// libavif does not, so a built-in AVIF is turned by portrait.
+func (j *job) heifTurns() bool {
+	return j.format == HEIC || j.sys != nil
 }
 
 // decodeImage decodes the job's picture with a general-purpose decoder:
@@ -194,7 +200,8 @@ func (j *job) estimate() int64 {
 			// libwebp keeps a few macroblock rows of Y′CbCr and the
 			// scaler's rows (about 128 bytes a column), never more than
 			// the whole picture, and the reduced picture.
-			m := int64(side / max(side/FullSize, 1))
+			box, k := shrinkPlan(image.Rect(0, 0, j.width, j.height))
+			m := int64(box.Dx() / k)
 			decode = min(int64(j.width)*128, int64(px*1.5)) + 4*m*m + int64(len(j.data))
 		case w.lossless:
 			// NRGBA plus the lossless decoder's transform buffers.

@@ -37,7 +37,7 @@ const (
 // The shared libraries loaded for DecodersSystem and DecodersAuto: the
 // runtime packages' names (libheif1 and libwebp7 on Debian), not the
 // development symlinks.
-var (
+const (
 	libheifName = "libheif.so.1"
 	libwebpName = "libwebp.so.7"
 )
@@ -48,12 +48,18 @@ var (
 	sysWebP atomic.Pointer[libwebp]
 )
 
-var (
-	loadOnce           sync.Once
-	loadedHEIF         *libheif
-	loadedWebP         *libwebp
-	heifErr0, webpErr0 error
-)
+// systemLibs is what loading the system libraries gave, once a process.
+type systemLibs struct {
+	heif             *libheif
+	webp             *libwebp
+	heifErr, webpErr error
+}
+
+var loadSystem = sync.OnceValue(func() (l systemLibs) {
+	l.heif, l.heifErr = openLibheif(libheifName)
+	l.webp, l.webpErr = openLibwebp(libwebpName)
+	return l
+})
 
 // UseDecoders chooses the decoders of HEIC, AVIF and WebP pictures for the
 // whole process (DecodersAuto, DecodersSystem or DecodersBuiltin; "" is
@@ -71,19 +77,16 @@ func UseDecoders(choice string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown decoders %q (want %s, %s or %s)", choice, DecodersAuto, DecodersSystem, DecodersBuiltin)
 	}
-	loadOnce.Do(func() {
-		loadedHEIF, heifErr0 = openLibheif(libheifName)
-		loadedWebP, webpErr0 = openLibwebp(libwebpName)
-	})
+	libs := loadSystem()
 	if choice == DecodersSystem {
-		if err := errors.Join(heifErr0, webpErr0); err != nil {
+		if err := errors.Join(libs.heifErr, libs.webpErr); err != nil {
 			return "", fmt.Errorf("system decoders: %w", err)
 		}
 	}
-	sysHEIF.Store(loadedHEIF)
-	sysWebP.Store(loadedWebP)
+	sysHEIF.Store(libs.heif)
+	sysWebP.Store(libs.webp)
 	desc := Decoders()
-	for _, err := range []error{heifErr0, webpErr0} {
+	for _, err := range []error{libs.heifErr, libs.webpErr} {
 		if err != nil {
 			desc += " (" + err.Error() + ")"
 		}
@@ -130,9 +133,14 @@ func builtinHEIF() string {
 // more than 8 bits, and the RGBA pixels libheif converts those and
 // transparent pictures to.
 func sysBytesPerPixel(h *heifInfo) float64 {
-	samples := map[int]float64{heifChromaMonochrome: 1, heifChroma420: 1.5, heifChroma422: 2}[h.chroma]
-	if samples == 0 {
-		samples = 3 // 4:4:4 or unknown
+	samples := 3.0 // 4:4:4 or unknown
+	switch h.chroma {
+	case heifChromaMonochrome:
+		samples = 1
+	case heifChroma420:
+		samples = 1.5
+	case heifChroma422:
+		samples = 2
 	}
 	per := 3.5 * samples
 	if h.format == AVIF {

@@ -248,7 +248,6 @@ func parseHEIF(b []byte) (*heifInfo, error) {
 	return info, nil
 }
 
-// primaryItem reads the pitm box.
 // codecChroma reads the colour sampling from an HEVC (hvcC:
 // chroma_format_idc) or AV1 (av1C: monochrome and chroma_subsampling_x/y)
 // configuration box; -1 for any other box.
@@ -272,6 +271,7 @@ func codecChroma(p box) int {
 	return -1
 }
 
+// primaryItem reads the pitm box.
 func primaryItem(b []byte) (uint32, error) {
 	switch {
 	case len(b) >= 6 && b[0] == 0:

@@ -218,7 +218,7 @@ func (j *job) admit() error {
 // general-purpose decoder decides, admitted with the memory that a full
 // decode needs.
 func (j *job) fallBack() error {
-	j.jpeg, j.png = nil, nil
+	j.jpeg, j.png, j.wsys = nil, nil, nil
 	j.need = j.estimate()
 	return j.admit()
 }
@@ -282,8 +282,7 @@ func stepLimits(j *job) error {
 }
 
 func stepOrientation(j *job) error {
-	if j.format == AVIF && j.sys == nil {
-		// libavif leaves the transformations to the caller.
+	if j.format == AVIF && !j.heifTurns() {
 		j.orient = j.heif.orientation()
 	} else {
 		j.orient = orientationOf(j.format, j.data)
@@ -341,7 +340,6 @@ func stepDecode(j *job) error {
 			j.mid = mid
 			return nil
 		}
-		j.wsys = nil
 		if err := j.fallBack(); err != nil {
 			return err
 		}
