@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/tick"
 )
 
 // Owner opens and closes the sessions of the instances a node gains and
@@ -165,18 +166,11 @@ func (n *Node) Start(ctx context.Context) error {
 // Run keeps the heartbeat, the leases and the share of the instances
 // until ctx ends.
 func (n *Node) Run(ctx context.Context) {
-	t := time.NewTicker(n.tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, n.tick, func(ctx context.Context) {
 		if err := n.round(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("cluster round failed; retrying", "node", n.opts.ID, "err", err)
 		}
-	}
+	})
 }
 
 // Stop hands every instance of this node over: it stops taking leases,

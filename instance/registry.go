@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait"
+	"github.com/portrait-dev/portrait/internal/tick"
 )
 
 // Options configure a Registry.
@@ -79,18 +80,11 @@ func (r *Registry) Start(ctx context.Context, events portrait.Events) error {
 // store records which instances changed (SQLite does), else by re-reading
 // every instance.
 func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.poll(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("instance watch: following the store's changes", "err", err)
-			}
+	tick.Every(ctx, interval, func(ctx context.Context) {
+		if err := r.poll(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("instance watch: following the store's changes", "err", err)
 		}
-	}
+	})
 }
 
 // changeLog is a store that records which instance each generation

@@ -19,6 +19,7 @@ import (
 
 	"github.com/portrait-dev/portrait"
 	"github.com/portrait-dev/portrait/avatar"
+	"github.com/portrait-dev/portrait/internal/tick"
 )
 
 // Options configure the Hub.
@@ -149,39 +150,35 @@ func (h *Hub) Run(ctx context.Context) {
 // retention window and those past each queue's cap: also from the queues
 // of instances without a webhook that nobody polls.
 func (h *Hub) runTrim(ctx context.Context) {
-	t := time.NewTicker(h.opts.TrimEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	if h.opts.Retention <= 0 && h.opts.MaxQueue <= 0 {
+		return
+	}
+	tick.Every(ctx, h.opts.TrimEvery, h.trim)
+}
+
+// trim drops once what runTrim drops.
+func (h *Hub) trim(ctx context.Context) {
+	olderThan := time.Time{}
+	if h.opts.Retention > 0 {
+		olderThan = h.opts.Now().Add(-h.opts.Retention)
+	}
+	byAge, byCap, err := h.queue.Trim(ctx, olderThan, h.opts.MaxQueue)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("trimming the notification queues", "err", err)
 		}
-		if h.opts.Retention <= 0 && h.opts.MaxQueue <= 0 {
-			continue
+		return
+	}
+	if byAge+byCap > 0 {
+		h.log.Warn("notifications dropped: not taken within the retention window, or past a queue's cap",
+			"forAge", byAge, "forCap", byCap, "retention", h.opts.Retention, "maxQueue", h.opts.MaxQueue)
+	}
+	if h.metrics.Dropped != nil {
+		if byAge > 0 {
+			h.metrics.Dropped("retention", byAge)
 		}
-		olderThan := time.Time{}
-		if h.opts.Retention > 0 {
-			olderThan = h.opts.Now().Add(-h.opts.Retention)
-		}
-		byAge, byCap, err := h.queue.Trim(ctx, olderThan, h.opts.MaxQueue)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Warn("trimming the notification queues", "err", err)
-			}
-			continue
-		}
-		if byAge+byCap > 0 {
-			h.log.Warn("notifications dropped: not taken within the retention window, or past a queue's cap",
-				"forAge", byAge, "forCap", byCap, "retention", h.opts.Retention, "maxQueue", h.opts.MaxQueue)
-		}
-		if h.metrics.Dropped != nil {
-			if byAge > 0 {
-				h.metrics.Dropped("retention", byAge)
-			}
-			if byCap > 0 {
-				h.metrics.Dropped("cap", byCap)
-			}
+		if byCap > 0 {
+			h.metrics.Dropped("cap", byCap)
 		}
 	}
 }
