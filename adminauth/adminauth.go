@@ -129,11 +129,7 @@ func (a *Auth) current() [sha256.Size]byte {
 		return a.hash
 	}
 	if hash != a.hash {
-		// A new token: whoever signed in with the old one is signed out
-		// (shared sessions were ended by the command that rotated it).
-		if a.Sessions.store == nil {
-			a.Sessions.Clear()
-		}
+		a.Sessions.tokenRotated()
 		a.hash = hash
 	}
 	return a.hash

@@ -169,6 +169,15 @@ func (s *Sessions) End(id string) {
 	s.mu.Unlock()
 }
 
+// tokenRotated ends the sessions signed in with an admin token that has
+// been replaced: those kept in memory here; shared sessions were ended by
+// the command that rotated the token.
+func (s *Sessions) tokenRotated() {
+	if s.store == nil {
+		s.Clear()
+	}
+}
+
 // Clear ends every session.
 func (s *Sessions) Clear() {
 	if s.store != nil {

@@ -167,11 +167,7 @@ func newSharedToken(ctx context.Context, db *postgres.DB, replace bool) (string,
 	if err != nil {
 		return "", err
 	}
-	hash, err := adminauth.ParseTokenHash(adminauth.TokenHash(token))
-	if err != nil {
-		return "", err
-	}
-	kept, err := db.SetAdminTokenHash(ctx, hash, replace)
+	kept, err := db.SetAdminTokenHash(ctx, sha256.Sum256([]byte(token)), replace)
 	if err != nil || !kept {
 		return "", err
 	}

@@ -132,7 +132,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			Addr:     nodeAddr(cfg.NodeAddr, ln.Addr().String()),
 			LeaseTTL: cfg.LeaseTTL,
 			Secret:   secret, // the URL key, which the nodes share through the database
-			MaxBody:  cfg.MaxUploadBytes + 1<<20,
+			MaxBody:  cfg.MaxUploadBytes + cluster.UploadSlack,
 			OnGain: func(ids map[portrait.InstanceID]bool) {
 				// What this node cached when it owned them before, and
 				// what the others learned from their last owner, may be

@@ -28,8 +28,8 @@ const (
 	// HeaderForwardedBy names the node that forwarded the request.
 	HeaderForwardedBy = "X-Portrait-Forwarded-By"
 	// HeaderAdmin says the forwarding node authenticated the request as
-	// the admin's (a console sign-in is known only to the node it was
-	// made on).
+	// the admin's (by the admin token or a console sign-in), so the owner
+	// need not authenticate it again.
 	HeaderAdmin = "X-Portrait-Admin"
 	// headerNotOwner marks a 421 reply of a node that does not own the
 	// instance (any more): the forwarder looks up the owner again.

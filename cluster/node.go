@@ -43,6 +43,10 @@ type Owner interface {
 	Disown(id portrait.InstanceID)
 }
 
+// UploadSlack is what a server's MaxBody allows above its upload limit:
+// the boundaries and part headers of a multipart body around the file.
+const UploadSlack = 1 << 20
+
 // Options configure a Node.
 type Options struct {
 	// ID names the node; stable across restarts.
@@ -56,7 +60,8 @@ type Options struct {
 	// must have the same.
 	Secret []byte
 	// MaxBody bounds the request bodies a node forwards (it holds them to
-	// retry); 0 means 64 MiB.
+	// retry); 0 means 64 MiB. A server sets it to its upload limit plus
+	// UploadSlack.
 	MaxBody int64
 	// ForwardWait bounds how long a forwarded request waits for its
 	// instance to have a reachable owner; 0 means LeaseTTL plus 5 s.
@@ -88,7 +93,6 @@ type Node struct {
 	opts   Options
 	log    *slog.Logger
 	tick   time.Duration
-	stale  time.Duration
 	fwd    *forwarder
 
 	mu       sync.RWMutex
@@ -127,7 +131,6 @@ func New(leases portrait.Leases, owner Owner, opts Options) *Node {
 		// before a lease lapses, and a dead node's instances are taken
 		// within a tenth of the lease after they became free.
 		tick:   max(opts.LeaseTTL/10, 50*time.Millisecond),
-		stale:  opts.LeaseTTL,
 		held:   map[portrait.InstanceID]held{},
 		owners: map[portrait.InstanceID]string{},
 		addrs:  map[string]string{},
@@ -344,7 +347,8 @@ func (n *Node) read(ctx context.Context) (view, error) {
 	if err != nil {
 		return view{}, fmt.Errorf("reading the database's clock: %w", err)
 	}
-	nodes, err := n.leases.Nodes(ctx, n.stale)
+	// A node whose heartbeat is older than a lease holds no lease either.
+	nodes, err := n.leases.Nodes(ctx, n.opts.LeaseTTL)
 	if err != nil {
 		return view{}, fmt.Errorf("reading the nodes: %w", err)
 	}

@@ -134,7 +134,19 @@ func Settings() []Setting {
 			c.NodeID = v
 			return nil
 		}},
-		{"lease-ttl", "PORTRAIT_LEASE_TTL", "10s", "cluster mode: how long a node's ownership of an instance lasts unless renewed (a node renews ten times per period); the instances of a node that died are served elsewhere within about this long; every node of a cluster should have the same", positiveDur(func(c *Config) *time.Duration { return &c.LeaseTTL })},
+		{"lease-ttl", "PORTRAIT_LEASE_TTL", "10s", "cluster mode: how long a node's ownership of an instance lasts unless renewed (a node renews ten times per period); the instances of a node that died are served elsewhere within about this long; every node of a cluster should have the same; at least 1s", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("must be a duration such as 10s")
+			}
+			if d < time.Second {
+				// Rounds run every tenth of the lease but at most every
+				// 50 ms: below a second, leases lapse between renewals.
+				return errors.New("must be at least 1s: a node renews its leases ten times per lease, and each renewal is a database round trip")
+			}
+			c.LeaseTTL = d
+			return nil
+		}},
 		{"public-url", "PORTRAIT_PUBLIC_URL", "http://<listen>", "absolute base URL clients reach portrait at; urlAvatar links start with it", func(c *Config, v string) error {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

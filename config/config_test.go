@@ -86,6 +86,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"--webhook-allow", "localhost"}, nil, "address range"},
 		{[]string{"--sandbox-faults", "maybe"}, nil, "true or false"},
 		{[]string{"--decoders", "native"}, nil, "auto, system or builtin"},
+		{[]string{"--lease-ttl", "100ms"}, nil, "at least 1s"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 	} {
 		_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})

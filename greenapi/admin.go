@@ -69,8 +69,7 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 }
 
 // forwardedByAdmin reports whether r was forwarded by another node of the
-// cluster that authenticated it as the admin's (a console sign-in is known
-// only to the node it was made on).
+// cluster that authenticated it as the admin's.
 func (s *Server) forwardedByAdmin(r *http.Request) bool {
 	if s.Cluster == nil {
 		return false

@@ -117,7 +117,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, id portrait.Ins
 	case errors.Is(err, cluster.ErrBadSecret):
 		return true, newError(http.StatusForbidden, "Forbidden: a node-to-node call without the cluster's secret")
 	case errors.Is(err, cluster.ErrTooLarge):
-		return true, newError(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is more than 1 MiB over the upload limit (%s, %d bytes); send a smaller one, or raise the limit on every node", s.cfg.UploadSetting, s.cfg.MaxUploadBytes)
+		return true, newError(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is more than %d MiB over the upload limit (%s, %d bytes); send a smaller one, or raise the limit on every node", cluster.UploadSlack>>20, s.cfg.UploadSetting, s.cfg.MaxUploadBytes)
 	case errors.Is(err, cluster.ErrOwnerFailed):
 		s.Log.Warn("forwarding a request", "idInstance", int64(id), "err", err)
 		return true, &apiError{status: http.StatusBadGateway, retryAfter: time.Second,
