@@ -457,19 +457,10 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// eventually waits up to 5 s for f to succeed.
 func eventually(t *testing.T, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventuallyWithin(t, 5*time.Second, f)
 }
 
 // TestObservability: health, readiness, metrics, and logs without tokens.

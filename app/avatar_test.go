@@ -215,15 +215,13 @@ func TestURLsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The port differs; the picture's address must not.
-	if path(first.URLAvatar) != path(again.URLAvatar) {
+	if avatarPath(first.URLAvatar) != avatarPath(again.URLAvatar) {
 		t.Errorf("after restart %s, before %s", again.URLAvatar, first.URLAvatar)
 	}
 	if n := s2.metric(t, `portrait_avatar_lookups_total{outcome="unchanged"}`); n != 1 {
 		t.Errorf("lookups with outcome unchanged = %v, want 1 (revalidated by picture id, not downloaded)", n)
 	}
 }
-
-func path(url string) string { return url[strings.Index(url, "/avatars/"):] }
 
 // TestConcurrentLookupsCoalesce: many identical lookups at once reach the
 // engine once.

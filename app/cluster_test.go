@@ -71,7 +71,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the failure report below
 
 	recv := newCountingReceiver(t)
 	const adminToken = "cluster-admin-token-for-the-test"
@@ -90,6 +90,18 @@ func TestCluster(t *testing.T) {
 	for _, n := range nodes {
 		n.proc = spawnChild(t, n.bin, n.args...)
 	}
+	// On failure, anywhere below: the cluster's view and every node's log.
+	t.Cleanup(func() {
+		if t.Failed() {
+			all, _ := db.Leases(ctx)
+			ns, _ := db.Nodes(ctx, time.Hour)
+			now, _ := db.Now(ctx)
+			t.Logf("now %v\nnodes %+v\nleases %+v", now, ns, all)
+			for _, n := range nodes {
+				t.Logf("node %s log:\n%s", n.name, n.proc.out)
+			}
+		}
+	})
 	var wa creds
 	for _, n := range nodes {
 		n.proc.waitListening(t)
@@ -296,17 +308,12 @@ func TestCluster(t *testing.T) {
 	if len(want) < 100 {
 		t.Fatalf("only %d getAvatarAsync requests acknowledged", len(want))
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		missing := recv.missing(want)
-		if len(missing) == 0 {
-			break
+	eventuallyWithin(t, 60*time.Second, func() error {
+		if missing := recv.missing(want); len(missing) > 0 {
+			return fmt.Errorf("%d of %d acknowledged getAvatarAsync requests never notified, e.g. %v", len(missing), len(want), missing[:min(5, len(missing))])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged getAvatarAsync requests never notified, e.g. %v", len(missing), len(want), missing[:min(5, len(missing))])
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	t.Logf("SIGKILL: all %d acknowledged getAvatarAsync requests delivered", len(want))
 
 	// Node c comes back and takes its share again.
@@ -343,17 +350,6 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		return nil
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			all, _ := db.Leases(ctx)
-			ns, _ := db.Nodes(ctx, time.Hour)
-			now, _ := db.Now(ctx)
-			t.Logf("now %v\nnodes %+v\nleases %+v", now, ns, all)
-			for _, n := range nodes {
-				t.Logf("node %s log:\n%s", n.name, n.proc.out)
-			}
-		}
 	})
 	waitServed(t, a.proc.URL, pick(insts, cOwned), 15*time.Second)
 	t.Logf("SIGSTOP: node c's %d instances answered through node a after %v", len(cOwned), time.Since(stopped).Round(time.Millisecond))

@@ -175,14 +175,8 @@ func TestSharedAdminToken(t *testing.T) {
 	}
 	status := func(url, header, value string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", url+"/admin/instances", nil)
-		req.Header.Set(header, value)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _, _ := raw(t, "GET", url+"/admin/instances", "", nil, header, value)
+		return code
 	}
 	if code := status(b.URL, "Authorization", "Bearer "+token); code != 200 {
 		t.Fatalf("the first node's admin token on the second node: %d", code)
@@ -213,7 +207,7 @@ func TestSharedAdminToken(t *testing.T) {
 	if err := app.Run(context.Background(), app.Env{Args: []string{"admin", "rotate-token", "--database", dsn, "--data-dir", t.TempDir()}, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &out}); err != nil {
 		t.Fatalf("admin rotate-token --database: %v\n%s", err, out.String())
 	}
-	m = regexp.MustCompile(`admin token:\s+([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	m = tokenRE.FindStringSubmatch(out.String())
 	if m == nil || m[1] == token {
 		t.Fatalf("rotate-token printed no new token:\n%s", out.String())
 	}

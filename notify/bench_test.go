@@ -64,20 +64,17 @@ var stores = []struct {
 		}
 		return db, blobs
 	}, false},
-	{"postgres", func(tb testing.TB) (rigStore, portrait.Blobs) {
-		db, err := postgres.Open(context.Background(), pgtest.DB(tb))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return db, db.Blobs()
-	}, false},
-	{"postgres-node", func(tb testing.TB) (rigStore, portrait.Blobs) {
-		db, err := postgres.Open(context.Background(), pgtest.DB(tb))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return db, db.Blobs()
-	}, true},
+	{"postgres", openPostgres, false},
+	{"postgres-node", openPostgres, true},
+}
+
+// openPostgres opens a fresh PostgreSQL database for a benchmark.
+func openPostgres(tb testing.TB) (rigStore, portrait.Blobs) {
+	db, err := postgres.Open(context.Background(), pgtest.DB(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, db.Blobs()
 }
 
 func newRig(tb testing.TB, n int, record, node bool, open func(testing.TB) (rigStore, portrait.Blobs)) *rig {

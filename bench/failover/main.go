@@ -59,6 +59,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: failover -database postgres://… [-instances N] [-kills N]")
 		os.Exit(2)
 	}
+	if *instances < 3 || *kills < 1 {
+		// Every node must own an instance to be killed for, and a run
+		// without a kill measures nothing.
+		fmt.Fprintln(os.Stderr, "failover: -instances must be at least 3 and -kills at least 1")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *dsn, *instances, *kills, os.Stdout); err != nil {
@@ -97,6 +103,14 @@ func run(ctx context.Context, dsn string, n, kills int, out io.Writer) (err erro
 		nd.proc, nd.url, err = benchproc.StartHealthy(ctx, "portrait-"+nd.name, tmp, bin, nil, args...)
 		return err
 	}
+	// Stops whatever started, also when a later node fails to start.
+	defer func() {
+		for _, nd := range nodes {
+			if nd.proc != nil {
+				_ = nd.proc.Stop(30 * time.Second)
+			}
+		}
+	}()
 	for _, nd := range nodes {
 		if nd.dir, err = filepath.Abs(filepath.Join(tmp, "node-"+nd.name)); err != nil {
 			return err
@@ -105,21 +119,11 @@ func run(ctx context.Context, dsn string, n, kills int, out io.Writer) (err erro
 			return err
 		}
 	}
-	defer func() {
-		for _, nd := range nodes {
-			if nd.proc != nil {
-				_ = nd.proc.Stop(30 * time.Second)
-			}
-		}
-	}()
 	all, err := createInstances(ctx, nodes[0].url, n)
 	if err != nil {
 		return err
 	}
 	logf("three nodes, %d instances; lease: the default", len(all))
-	if _, err := settle(ctx, db, all, nodes); err != nil {
-		return err
-	}
 
 	var times []time.Duration
 	for k := 0; k < kills; k++ {

@@ -91,6 +91,15 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	if o.Instances < 1 || o.Rounds < 1 || o.Duration <= 0 || o.Conns < 1 || o.CreateConc < 1 {
 		return nil, errors.New("-instances, -rounds, -duration, -conns and -create-concurrency must be positive")
 	}
+	// Checked before anything is built or started.
+	switch {
+	case o.Forwarded && o.VersusSQLite:
+		return nil, errors.New("-forwarded and -versus-sqlite each choose the peer to compare with: give one")
+	case o.Forwarded && o.Database == "":
+		return nil, errors.New("-forwarded needs -database: a cluster runs on PostgreSQL")
+	case o.VersusSQLite && o.Database == "":
+		return nil, errors.New("-versus-sqlite needs -database: it compares PostgreSQL with SQLite")
+	}
 	out := o.Out
 	logf := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
@@ -143,16 +152,13 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	if o.Database != "" {
 		serveArgs = append(serveArgs, "--database", o.Database)
 	}
-	portrait, base, err := benchproc.Start(ctx, "portrait", tmp, portraitBin, serverEnv, serveArgs...)
+	portrait, base, err := benchproc.StartHealthy(ctx, "portrait", tmp, portraitBin, serverEnv, serveArgs...)
 	defer func() {
 		if serr := portrait.Stop(30 * time.Second); serr != nil && err == nil {
 			err = serr
 		}
 	}()
 	if err != nil {
-		return nil, err
-	}
-	if err := benchproc.WaitHealthy(ctx, portrait, base+"/healthz"); err != nil {
 		return nil, err
 	}
 	logf("portrait listening on %s (data dir %s)", base, dataDir)
@@ -179,9 +185,6 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	var second *benchproc.Child
 	var secondBase string
 	if o.Forwarded {
-		if o.Database == "" {
-			return nil, errors.New("-forwarded needs -database: a cluster runs on PostgreSQL")
-		}
 		args := slices.Clone(serveArgs)
 		args[slices.Index(args, "--data-dir")+1] = filepath.Join(tmp, "data-2")
 		second, secondBase, err = benchproc.StartHealthy(ctx, "portrait-2", tmp, portraitBin, nil, args...)
@@ -231,9 +234,6 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	bare, bareBase := second, secondBase
 	peerPaths := paths
 	if o.VersusSQLite {
-		if o.Database == "" {
-			return nil, errors.New("-versus-sqlite needs -database: it compares PostgreSQL with SQLite")
-		}
 		args := slices.Clone(serveArgs)
 		i := slices.Index(args, "--database")
 		args = slices.Delete(args, i, i+2)
