@@ -20,8 +20,13 @@ import (
 // queueFence adds the fence check of the lease ctx carries, if any, to b.
 func queueFence(ctx context.Context, b *pgx.Batch) {
 	if l, ok := portrait.LeaseFrom(ctx); ok {
-		b.Queue(`SELECT portrait_fence($1, $2, $3)`, int64(l.Instance), l.Node, l.Fence)
+		queueLease(b, l)
 	}
+}
+
+// queueLease adds the fence check of lease l to b.
+func queueLease(b *pgx.Batch, l portrait.Lease) {
+	b.Queue(`SELECT portrait_fence($1, $2, $3)`, int64(l.Instance), l.Node, l.Fence)
 }
 
 // execWrite runs one statement that writes, fenced by the lease ctx

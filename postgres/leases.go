@@ -129,30 +129,11 @@ func scanLease(row pgx.CollectableRow) (portrait.Lease, error) {
 // lease expired, gets the next value of the fence sequence; node's
 // unexpired lease keeps its fence.
 func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) (portrait.Lease, error) {
-	what := fmt.Sprintf("acquire the lease of instance %d for node %s", id, node)
-	if err := checkCtx(ctx, what); err != nil {
-		return portrait.Lease{}, err
-	}
-	if err := checkTTL(ttl); err != nil {
-		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
-	}
-	var got []portrait.Lease
-	var err error
-	// One statement, run again when PostgreSQL broke a deadlock by
-	// aborting it (it can take part in one with a writer that locked the
-	// instance and waits for the lease, and a deletion of the instance).
-	for attempt := 1; ; attempt++ {
-		got, err = db.acquireOnce(ctx, id, node, ttl)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			break
-		}
-	}
-	if sqlState(err) == codeForeignKey {
-		// The instance was deleted between the select and the insert.
-		err = fmt.Errorf("instance %d: %w: %w", id, portrait.ErrNotFound, err)
-	}
+	// AcquireMany's statement for one instance (it runs it again after a
+	// deadlock, and leaves out an instance deleted meanwhile).
+	got, err := db.AcquireMany(ctx, []portrait.InstanceID{id}, node, ttl)
 	if err != nil {
-		return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+		return portrait.Lease{}, err
 	}
 	if len(got) == 1 {
 		return got[0], nil
@@ -168,7 +149,7 @@ func (db *DB) Acquire(ctx context.Context, id portrait.InstanceID, node string, 
 	case err == nil:
 		err = fmt.Errorf("%w: node %s until %v", portrait.ErrLeaseHeld, holder.Node, utc(holder.Expires))
 	}
-	return portrait.Lease{}, fmt.Errorf("postgres: %s: %w", what, err)
+	return portrait.Lease{}, fmt.Errorf("postgres: acquire the lease of instance %d for node %s: %w", id, node, err)
 }
 
 // AcquireMany takes, in one statement, the leases of ids that Acquire
@@ -226,18 +207,6 @@ const takeLease = `ON CONFLICT (instance_id) DO UPDATE SET
 	WHERE leases.node = excluded.node OR leases.expires_at <= now()
 	RETURNING ` + leaseColumns
 
-// acquireOnce runs Acquire's statement once.
-func (db *DB) acquireOnce(ctx context.Context, id portrait.InstanceID, node string, ttl time.Duration) ([]portrait.Lease, error) {
-	rows, err := db.pool.Query(ctx, `INSERT INTO leases (instance_id, node, fence, expires_at)
-		SELECT id, $2, nextval('lease_fences'), now() + $3 * interval '1 microsecond'
-		FROM instances WHERE id = $1
-		`+takeLease, int64(id), node, micros(ttl))
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanLease)
-}
-
 // Renew extends every unexpired lease of node to ttl from now and returns
 // them, ordered by instance.
 func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]portrait.Lease, error) {
@@ -252,15 +221,15 @@ func (db *DB) Renew(ctx context.Context, node string, ttl time.Duration) ([]port
 	// them, so that a renewal and a write fenced by several leases cannot
 	// deadlock; a deadlock with anything else is broken by PostgreSQL and
 	// the statement run again.
-	for attempt := 1; ; attempt++ {
-		out, err := db.renewOnce(ctx, node, ttl)
-		if err == nil {
-			return out, nil
-		}
-		if attempt == maxAttempts || !retryable(err) {
-			return nil, fmt.Errorf("postgres: %s: %w", what, err)
-		}
+	var out []portrait.Lease
+	err := retry(ctx, func() (err error) {
+		out, err = db.renewOnce(ctx, node, ttl)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
+	return out, nil
 }
 
 // renewOnce runs Renew's statement once.

@@ -112,8 +112,15 @@ const maxAttempts = 5
 // serialization failure is run again, from the start (fn must not keep
 // state from a failed attempt).
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return retry(ctx, func() error { return pgx.BeginFunc(ctx, db.pool, fn) })
+}
+
+// retry runs fn again, up to maxAttempts in all and a little later each
+// time, while it fails because PostgreSQL aborted it to break a deadlock
+// or a serialization conflict.
+func retry(ctx context.Context, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, db.pool, fn)
+		err := fn()
 		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
 		}

@@ -84,7 +84,7 @@ func (r notificationRows) queue(leases []portrait.Lease, b *pgx.Batch, ids *[]in
 		return nil
 	})
 	for _, l := range leases {
-		b.Queue(`SELECT portrait_fence($1, $2, $3)`, int64(l.Instance), l.Node, l.Fence)
+		queueLease(b, l)
 	}
 	b.Queue(insertNotifications, r.instances, r.bodies, r.created).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -109,20 +109,18 @@ func (r notificationRows) queue(leases []portrait.Lease, b *pgx.Batch, ids *[]in
 // foreign-key violation (an instance deleted meanwhile) is reported as
 // portrait.ErrNotFound, a refused fence as portrait.ErrLeaseLost.
 func (db *DB) runBatch(ctx context.Context, build func(b *pgx.Batch)) error {
-	for attempt := 1; ; attempt++ {
+	err := retry(ctx, func() error {
 		b := &pgx.Batch{}
 		build(b)
-		err := db.pool.SendBatch(ctx, b).Close()
-		if sqlState(err) == codeForeignKey {
-			return fmt.Errorf("%w: %w", portrait.ErrNotFound, err)
-		}
-		if sqlState(err) == codeLeaseLost {
-			return leaseLost(err)
-		}
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
-		}
+		return db.pool.SendBatch(ctx, b).Close()
+	})
+	switch sqlState(err) {
+	case codeForeignKey:
+		return fmt.Errorf("%w: %w", portrait.ErrNotFound, err)
+	case codeLeaseLost:
+		return leaseLost(err)
 	}
+	return err
 }
 
 // Enqueue appends notifications, for one or several instances, in one
