@@ -500,6 +500,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	returned := map[int64]int{} // receipt id → the call it was returned to
 	for range 21 {
 		r := <-results
 		switch {
@@ -507,6 +508,8 @@ func TestGroupCommit(t *testing.T) {
 			t.Errorf("the enqueue under a lost lease: %v, want ErrLeaseLost", r.err)
 		case r.i >= 0 && (r.err != nil || len(r.ids) != 1):
 			t.Errorf("enqueue %d: %v, %v", r.i, r.ids, r.err)
+		case r.i >= 0:
+			returned[r.ids[0]] = r.i
 		}
 	}
 	if ns, _ := db.Peek(ctx, b.ID, 0, 10); len(ns) != 0 {
@@ -516,9 +519,11 @@ func TestGroupCommit(t *testing.T) {
 	if err != nil || len(ns) != 20 {
 		t.Fatalf("instance a holds %d notifications (%v), want 20", len(ns), err)
 	}
-	for i, n := range ns {
-		if i > 0 && n.ReceiptID <= ns[i-1].ReceiptID {
-			t.Errorf("receipt ids out of order: %d after %d", n.ReceiptID, ns[i-1].ReceiptID)
+	// Every call got the receipt id of its own notification.
+	for _, n := range ns {
+		i, ok := returned[n.ReceiptID]
+		if want := fmt.Sprintf(`{"n":%d}`, i); !ok || string(n.Body) != want {
+			t.Errorf("stored %s under receipt id %d, which enqueue %d (%v) was given for %s", n.Body, n.ReceiptID, i, ok, want)
 		}
 	}
 }
