@@ -73,9 +73,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	// In a cluster, a change of this node's answers is announced to the
 	// others, which answer getAvatar from what they learned from it.
+	// On PostgreSQL the server is a node of a cluster (maybe of one).
+	pg, clustered := d.db.(*postgres.DB)
 	var announce *announcer
 	var changed func(portrait.InstanceID, string)
-	if pg, ok := d.db.(*postgres.DB); ok {
+	if clustered {
 		announce = newAnnouncer(pg, nodeID(cfg), log)
 		changed = announce.Changed
 		go announce.Run(bg)
@@ -111,13 +113,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 			go r.Run(bg)
 		}
 	}
-	// On PostgreSQL the server is a node of a cluster (maybe of one): it
-	// acts only for the instances whose leases it holds.
+	// A cluster node acts only for the instances whose leases it holds.
 	var nd *cluster.Node
 	regOpts := instance.Options{DefaultEngine: defaultEngine, Logger: log}
 	var hubActing func(context.Context, portrait.InstanceID) (context.Context, bool)
 	var hubJobs func(context.Context, time.Time, int) ([]portrait.Job, error)
-	if isPostgres(cfg.Database) {
+	if clustered {
 		regOpts.Acting = func(ctx context.Context, id portrait.InstanceID) (context.Context, bool) { return nd.Acting(ctx, id) }
 		regOpts.Created = func(ctx context.Context, id portrait.InstanceID) { nd.Take(ctx, id) }
 		hubActing = regOpts.Acting
@@ -126,7 +127,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	reg := instance.New(store, engines, regOpts)
-	if isPostgres(cfg.Database) {
+	if clustered {
 		nd = cluster.New(d.db, reg, cluster.Options{
 			ID:       nodeID(cfg),
 			Addr:     nodeAddr(cfg.NodeAddr, ln.Addr().String()),
@@ -183,7 +184,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	// Nodes starting at once on an empty database: one makes the first
 	// instances, the others then see them.
 	err = exclusive(ctx, d.db, "welcome", func(ctx context.Context) error {
-		if all, _ := reg.IDs(ctx); len(all) == 0 && isPostgres(cfg.Database) {
+		if all, _ := reg.IDs(ctx); len(all) == 0 && clustered {
 			// Another node may have made them since this one read.
 			if err := reg.Reload(ctx); err != nil {
 				return err
